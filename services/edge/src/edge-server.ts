@@ -1,0 +1,79 @@
+import { createServer, type Server } from "node:http";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { Registry } from "prom-client";
+import { handleOpsRequest } from "@sluice/runtime";
+import { Session, type SessionDeps } from "./session.js";
+
+export interface EdgeServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxFrameBytes: number;
+}
+
+type State = "new" | "listening" | "draining" | "closed";
+
+/** The edge's HTTP server: websockets on any path, plus /healthz, /readyz and /metrics. */
+export class EdgeServer {
+  #state: State = "new";
+  readonly #http: Server;
+  readonly #wss: WebSocketServer;
+  readonly #sessions = new Set<Session>();
+
+  constructor(
+    private readonly deps: SessionDeps,
+    private readonly registry: Registry,
+    private readonly options: EdgeServerOptions,
+  ) {
+    this.#http = createServer((req, res) => {
+      const health = { live: () => true, ready: () => this.ready };
+      if (!handleOpsRequest(req, res, health, registry)) res.writeHead(426, { "content-type": "text/plain" }).end("websocket only\n");
+    });
+    this.#wss = new WebSocketServer({ server: this.#http, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
+    this.#wss.on("connection", (socket) => this.#accept(socket));
+  }
+
+  get ready(): boolean {
+    return this.#state === "listening" && !this.deps.nc.isClosed();
+  }
+
+  /** The port actually listened on (useful with port 0). */
+  get port(): number {
+    const address = this.#http.address();
+    return typeof address === "object" && address ? address.port : this.options.port;
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#http.once("error", reject);
+      this.#http.listen(this.options.port, this.options.host, () => resolve());
+    });
+    this.#state = "listening";
+  }
+
+  #accept(socket: WebSocket): void {
+    if (this.#state !== "listening") {
+      socket.close(1012, "restarting");
+      return;
+    }
+    const session = new Session(this.deps, socket);
+    this.#sessions.add(session);
+    this.deps.metrics.sockets.inc();
+    socket.on("message", (data: Buffer, isBinary) => session.onFrame(data, isBinary));
+    socket.on("error", () => socket.terminate());
+    socket.on("close", () => {
+      session.onClose();
+      this.#sessions.delete(session);
+      this.deps.metrics.sockets.dec();
+    });
+  }
+
+  /** Stops accepting sockets, asks clients to reconnect elsewhere, and closes. */
+  async close(): Promise<void> {
+    if (this.#state === "closed") return;
+    this.#state = "draining";
+    for (const client of this.#wss.clients) client.close(1012, "edge shutting down");
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    this.#state = "closed";
+  }
+}

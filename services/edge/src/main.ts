@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { ensureStreams, natsNames } from "@sluice/broker";
+import { edgeSettings, loadConfig } from "@sluice/config";
+import { createLogger, createRegistry, onShutdown } from "@sluice/runtime";
+import { hs256Authenticator } from "./auth.js";
+import { EdgeServer } from "./edge-server.js";
+import { createEdgeMetrics } from "./metrics.js";
+
+async function main(): Promise<void> {
+  const settings = edgeSettings(process.env);
+  const config = loadConfig(settings.configPath, { env: process.env, databaseUrls: "optional" });
+  const logger = createLogger("edge", settings.logLevel);
+
+  const nc = await connect({ servers: settings.natsUrl.split(","), name: "sluice-edge", maxReconnectAttempts: -1 });
+  const jsm = await jetstreamManager(nc);
+  const names = natsNames(settings.natsPrefix);
+  await ensureStreams(jsm, names, { window: settings.window });
+
+  const registry = createRegistry("sluice_edge_");
+  const server = new EdgeServer(
+    {
+      nc,
+      js: jetstream(nc),
+      jsm,
+      names,
+      window: settings.window,
+      logger,
+      metrics: createEdgeMetrics(registry),
+      config,
+      authenticator: hs256Authenticator(settings.jwtSecret),
+      helloTimeoutMs: settings.helloTimeoutMs,
+    },
+    registry,
+    settings,
+  );
+  await server.listen();
+  logger.info({ port: server.port, prefix: names.prefix }, "edge ready");
+
+  onShutdown(logger, async () => {
+    await server.close();
+    await nc.drain();
+  });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`sluice edge: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,205 @@
+import { AckPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import {
+  decodeResultHeader,
+  encodeResultHeader,
+  resultEndSchema,
+  resultErrorSchema,
+  resultMetaSchema,
+  type FlowSignal,
+  type Names,
+  type RequestMessage,
+} from "@sluice/broker";
+import { SluiceError, encodeChunkHeader, type ServerMessage } from "@sluice/protocol";
+import type { Logger } from "@sluice/runtime";
+import type { EdgeMetrics } from "./metrics.js";
+
+/** What relays share; one per edge. */
+export interface RelayDeps {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: Names;
+  readonly window: number;
+  readonly logger: Logger;
+  readonly metrics: EdgeMetrics;
+}
+
+/** Where a relay sends frames: the client's socket, through its session. */
+export interface ClientSink {
+  sendText(message: ServerMessage): void;
+  sendBinary(header: Uint8Array, payload: Uint8Array): void;
+}
+
+/** A request's relay consumer forgets a client that acks nothing for this long. */
+const CONSUMER_INACTIVE_MS = 5 * 60_000;
+/** JetStream redelivers an unacked chunk after this; chunks wait on the client, not on us. */
+const CHUNK_ACK_WAIT_MS = 10 * 60_000;
+
+type State = "starting" | "relaying" | "finished";
+
+/**
+ * Relays one request's results from its subject to the client, in order. A chunk is acked to
+ * JetStream only when the client acks it; then the acked part of the subject is purged and the
+ * worker is nudged, which opens the window for the next chunk.
+ */
+export class Relay {
+  #state: State = "starting";
+  #messages: ConsumerMessages | undefined;
+  #consumerName: string | undefined;
+  readonly #unacked = new Map<number, JsMsg>();
+  readonly #subject: string;
+  readonly #logger: Logger;
+
+  constructor(
+    private readonly deps: RelayDeps,
+    private readonly request: RequestMessage,
+    private readonly sink: ClientSink,
+    private readonly onFinished: (relay: Relay) => void,
+  ) {
+    this.#subject = deps.names.resultSubject(request.key);
+    this.#logger = deps.logger.child({ request: request.key, tenant: request.tenant, dataset: request.dataset });
+  }
+
+  get id(): string {
+    return this.request.id;
+  }
+
+  /** Creates the request's consumer, then publishes the request for the workers. */
+  async start(): Promise<void> {
+    const { jsm, js, names } = this.deps;
+    this.#consumerName = names.relayConsumer(this.request.key, 1);
+    const info = await jsm.consumers.add(names.resultStream, {
+      name: this.#consumerName,
+      filter_subject: this.#subject,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(CHUNK_ACK_WAIT_MS),
+      max_ack_pending: this.deps.window,
+      inactive_threshold: nanos(CONSUMER_INACTIVE_MS),
+      mem_storage: true,
+      num_replicas: 1,
+    });
+    this.#messages = await js.consumers.getConsumerFromInfo(info).consume({ max_messages: this.deps.window });
+    await js.publish(names.requestSubject(this.request.key), JSON.stringify(this.request), { msgID: this.request.key });
+    if (this.#state !== "starting") return;
+    this.#state = "relaying";
+    this.deps.metrics.active.inc();
+    void this.#relay(this.#messages);
+  }
+
+  async #relay(messages: ConsumerMessages): Promise<void> {
+    try {
+      for await (const msg of messages) {
+        if (this.#state !== "relaying") break;
+        this.#forward(msg);
+      }
+    } catch (error) {
+      this.#logger.warn({ err: error }, "relay stopped");
+      this.#fail(new SluiceError("SERVICE_UNAVAILABLE", undefined, { cause: error }));
+    }
+  }
+
+  #forward(msg: JsMsg): void {
+    const header = decodeResultHeader(msg.headers);
+    if (!header) {
+      this.#logger.error({ seq: msg.seq }, "ignoring a malformed result message");
+      msg.term();
+      return;
+    }
+    if (this.#unacked.has(header.seq)) return; // a redelivery of a chunk the client still holds
+    this.#unacked.set(header.seq, msg);
+    const { id } = this.request;
+    switch (header.kind) {
+      case "meta": {
+        const meta = resultMetaSchema.parse(msg.json());
+        this.sink.sendText({ type: "meta", id, seq: 0, ...meta });
+        break;
+      }
+      case "chunk":
+        this.sink.sendBinary(encodeChunkHeader({ id, seq: header.seq, rows: header.rows }), msg.data);
+        this.deps.metrics.chunks.inc();
+        this.deps.metrics.bytes.inc(msg.data.length);
+        break;
+      case "end":
+        this.sink.sendText({ type: "end", id, seq: header.seq, ...resultEndSchema.parse(msg.json()) });
+        break;
+      case "error": {
+        const error = resultErrorSchema.parse(msg.json());
+        this.deps.metrics.errors.inc({ code: error.code });
+        this.sink.sendText({ type: "error", id, seq: header.seq, ...error });
+        break;
+      }
+      default: {
+        const unreachable: never = header.kind;
+        throw new Error(`unknown result kind ${String(unreachable)}`);
+      }
+    }
+  }
+
+  /** The client consumed `seq`: ack it to JetStream, drop what is behind it, and open the window. */
+  async ack(seq: number): Promise<void> {
+    const msg = this.#unacked.get(seq);
+    if (!msg) throw new SluiceError("UNKNOWN_REQUEST", `Request "${this.request.id}" has no unacked frame ${seq}`);
+    this.#unacked.delete(seq);
+    msg.ack();
+    const kind = decodeResultHeader(msg.headers)?.kind;
+    if (kind === "end" || kind === "error") {
+      await this.#finish(kind === "end" ? "completed" : "failed");
+      return;
+    }
+    await this.deps.jsm.streams.purge(this.deps.names.resultStream, { filter: this.#subject, seq: msg.seq });
+    this.#signal("acked");
+  }
+
+  /** Stops the request: the worker is told, and purging the subject fences it off for good. */
+  async cancel(): Promise<void> {
+    if (this.#state === "finished") return;
+    this.#signal("cancel");
+    await this.#finish("cancelled", { tombstone: true });
+    this.sink.sendText({ type: "error", id: this.request.id, code: "CANCELLED", message: new SluiceError("CANCELLED").message });
+  }
+
+  /** The client went away: stop relaying and release everything the request holds. */
+  async abandon(): Promise<void> {
+    if (this.#state === "finished") return;
+    this.#signal("cancel");
+    await this.#finish("abandoned", { tombstone: true });
+  }
+
+  #fail(error: SluiceError): void {
+    if (this.#state === "finished") return;
+    this.sink.sendText({ type: "error", id: this.request.id, code: error.code, message: error.message });
+    void this.#finish("failed");
+  }
+
+  #signal(signal: FlowSignal): void {
+    this.deps.nc.publish(this.deps.names.flowSubject(this.request.key), signal);
+  }
+
+  /**
+   * Releases the request's consumer and stream data. A stopped request leaves a small CANCELLED
+   * marker behind: a worker that has not started it yet finds the subject taken and stops.
+   */
+  async #finish(outcome: string, options: { tombstone: boolean } = { tombstone: false }): Promise<void> {
+    if (this.#state === "finished") return;
+    const wasRelaying = this.#state === "relaying";
+    this.#state = "finished";
+    this.#unacked.clear();
+    this.#messages?.stop();
+    this.onFinished(this);
+    if (wasRelaying) this.deps.metrics.active.dec();
+    this.deps.metrics.requests.inc({ outcome });
+    const { jsm, names } = this.deps;
+    const consumerGone = this.#consumerName ? jsm.consumers.delete(names.resultStream, this.#consumerName) : undefined;
+    try {
+      await jsm.streams.purge(names.resultStream, { filter: this.#subject });
+      if (options.tombstone) {
+        const marker = JSON.stringify({ code: "CANCELLED", message: new SluiceError("CANCELLED").message });
+        await this.deps.js.publish(this.#subject, marker, { headers: encodeResultHeader({ kind: "error", seq: 0, rows: 0 }) });
+      }
+    } catch (error) {
+      this.#logger.warn({ err: error }, "could not clean up the request's stream data");
+    }
+    await consumerGone?.catch(() => undefined);
+  }
+}

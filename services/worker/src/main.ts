@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import { createServer } from "node:http";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import pg from "pg";
+import { ensureStreams, natsNames } from "@sluice/broker";
+import { loadConfig, workerSettings } from "@sluice/config";
+import { createLogger, createRegistry, handleOpsRequest, onShutdown } from "@sluice/runtime";
+import { createWorkerMetrics } from "./metrics.js";
+import { Worker } from "./worker.js";
+
+/** Time SIGTERM gives running requests to finish. */
+const DRAIN_TIMEOUT_MS = 25_000;
+
+async function main(): Promise<void> {
+  const settings = workerSettings(process.env);
+  const config = loadConfig(settings.configPath, { env: process.env });
+  const logger = createLogger("worker", settings.logLevel);
+
+  const pools = new Map<string, pg.Pool>();
+  for (const [name, db] of Object.entries(config.databases)) {
+    if (db.role === "audit") continue;
+    const pool = new pg.Pool({ connectionString: db.url, max: db.pool, application_name: "sluice-worker" });
+    pool.on("error", (error) => logger.warn({ err: error, database: name }, "idle database connection failed"));
+    pools.set(name, pool);
+  }
+  const readPools = new Set(Object.values(config.datasets).map((d) => d.database));
+  const slots = settings.slots ?? Math.max(1, ...[...readPools].map((name) => config.databases[name]?.pool ?? 1));
+
+  const nc = await connect({ servers: settings.natsUrl.split(","), name: "sluice-worker", maxReconnectAttempts: -1 });
+  const jsm = await jetstreamManager(nc);
+  const names = natsNames(settings.natsPrefix);
+  await ensureStreams(jsm, names, { window: settings.window });
+
+  const registry = createRegistry("sluice_worker_");
+  const metrics = createWorkerMetrics(registry);
+  const worker = new Worker({ nc, js: jetstream(nc), jsm, names, pools, config, settings, logger, metrics }, slots);
+  await worker.start();
+
+  const server = createServer((req, res) => {
+    const health = { live: () => true, ready: () => worker.ready };
+    if (!handleOpsRequest(req, res, health, registry)) res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(settings.port, settings.host, resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : settings.port;
+  logger.info({ port, slots, prefix: names.prefix }, "worker ready");
+
+  onShutdown(logger, async () => {
+    await worker.close(DRAIN_TIMEOUT_MS);
+    server.close();
+    await nc.drain();
+    await Promise.all([...pools.values()].map((pool) => pool.end()));
+  });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`sluice worker: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

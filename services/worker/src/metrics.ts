@@ -1,0 +1,30 @@
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+
+/** The worker's metrics; names are documented in the README. */
+export interface WorkerMetrics {
+  readonly requests: Counter<"outcome">;
+  readonly active: Gauge;
+  readonly leases: Gauge;
+  readonly chunks: Counter;
+  readonly bytes: Counter;
+  readonly errors: Counter<"code">;
+  readonly firstChunkSeconds: Histogram;
+}
+
+export function createWorkerMetrics(registry: Registry): WorkerMetrics {
+  const registers = [registry];
+  return {
+    requests: new Counter({ name: "sluice_worker_requests_total", help: "Requests finished, by outcome", labelNames: ["outcome"], registers }),
+    active: new Gauge({ name: "sluice_worker_active_requests", help: "Requests running now", registers }),
+    leases: new Gauge({ name: "sluice_worker_leases_in_use", help: "Database connections leased to requests", registers }),
+    chunks: new Counter({ name: "sluice_worker_chunks_total", help: "Chunks published", registers }),
+    bytes: new Counter({ name: "sluice_worker_chunk_bytes_total", help: "Chunk payload bytes published", registers }),
+    errors: new Counter({ name: "sluice_worker_errors_total", help: "Requests failed, by error code", labelNames: ["code"], registers }),
+    firstChunkSeconds: new Histogram({
+      name: "sluice_worker_first_chunk_seconds",
+      help: "Time from lease request to first chunk stored",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+  };
+}

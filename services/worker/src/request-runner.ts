@@ -1,0 +1,183 @@
+import type { JsMsg, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Pool } from "pg";
+import Cursor from "pg-cursor";
+import { bindParams, type SluiceConfig, type WorkerSettings } from "@sluice/config";
+import { decodeResultHeader, type Names, type RequestMessage } from "@sluice/broker";
+import { SluiceError, type ErrorCode } from "@sluice/protocol";
+import type { Logger } from "@sluice/runtime";
+import { Chunker } from "./chunker.js";
+import { translateDbError } from "./db-errors.js";
+import { Lease } from "./lease.js";
+import { ResultPublisher } from "./result-publisher.js";
+import { TYPE_INFO_SQL, describeQuery, encodedQuery, type ColumnInfo } from "./row-encoding.js";
+import type { WorkerMetrics } from "./metrics.js";
+
+/** What a request runner needs; main.ts wires the real ones. */
+export interface RunnerDeps {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: Names;
+  readonly pools: ReadonlyMap<string, Pool>;
+  readonly config: SluiceConfig;
+  readonly settings: WorkerSettings;
+  readonly logger: Logger;
+  readonly metrics: WorkerMetrics;
+}
+
+/** Largest number of rows asked of the cursor at once. */
+const MAX_ROWS_PER_READ = 4096;
+/** Small first read, so the first chunk leaves quickly. */
+const FIRST_READ_ROWS = 32;
+
+export type Outcome = "completed" | "failed" | "cancelled";
+
+const encoder = new TextEncoder();
+const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
+
+/** Runs one request from lease to release and reports how it ended. */
+export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg: JsMsg): Promise<Outcome> {
+  const logger = deps.logger.child({ request: request.key, tenant: request.tenant, dataset: request.dataset });
+  if (msg.info.deliveryCount > 1) return finishAbandoned(deps, request, logger);
+  const publisher = new ResultPublisher(deps.nc, deps.js, deps.names, {
+    key: request.key,
+    idleTimeoutMs: deps.settings.idleTimeoutMs,
+  });
+  let seq = 0;
+  try {
+    const summary = await stream(deps, request, publisher, () => seq++);
+    await publisher.publish("end", seq, 0, json(summary));
+    logger.info(summary, "request completed");
+    return "completed";
+  } catch (caught) {
+    const error = translateDbError(caught);
+    if (error.code === "CANCELLED" && publisher.cancelled) {
+      logger.info({ err: error.cause }, "request cancelled");
+      return "cancelled";
+    }
+    logger.warn({ code: error.code, err: error.cause ?? error }, "request failed");
+    deps.metrics.errors.inc({ code: error.code });
+    await publishError(publisher, seq, error.code, error.message, logger);
+    return error.code === "CANCELLED" ? "cancelled" : "failed";
+  } finally {
+    publisher.close();
+  }
+}
+
+interface Summary {
+  rows: number;
+  chunks: number;
+  bytes: number;
+}
+
+async function stream(deps: RunnerDeps, request: RequestMessage, publisher: ResultPublisher, nextSeq: () => number): Promise<Summary> {
+  const dataset = deps.config.datasets[request.dataset];
+  if (!dataset) throw new SluiceError("UNKNOWN_DATASET");
+  const values = bindParams(dataset, request.params);
+  const pool = deps.pools.get(dataset.database);
+  if (!pool) throw new SluiceError("INTERNAL", "The dataset's database is not configured");
+  const started = performance.now();
+  const lease = await Lease.open(pool, { tenant: request.tenant, statementTimeoutMs: deps.settings.statementTimeoutMs });
+  deps.metrics.leases.inc();
+  try {
+    const columns = await describe(lease, dataset.sql, values);
+    await publisher.publish("meta", nextSeq(), 0, json({ format: request.format, columns: columns.map(({ name, type }) => ({ name, type })) }));
+    const cursor = lease.client.query(new Cursor(encodedQuery(dataset.sql, columns, request.format), values, { rowMode: "array" }));
+    try {
+      return await pump(deps, cursor, publisher, nextSeq, started);
+    } finally {
+      await cursor.close().catch(() => undefined);
+    }
+  } finally {
+    deps.metrics.leases.dec();
+    await lease.release();
+  }
+}
+
+async function describe(lease: Lease, sql: string, values: (string | null)[]): Promise<ColumnInfo[]> {
+  const described = await lease.client.query({ text: describeQuery(sql), values, rowMode: "array" });
+  const types = await lease.client.query<{ type: string; base: string; category: string; element: string | null }>(TYPE_INFO_SQL, [
+    described.fields.map((f) => f.dataTypeID),
+    described.fields.map((f) => f.dataTypeModifier),
+  ]);
+  return described.fields.map((field, i) => {
+    const info = types.rows[i];
+    if (!info) throw new SluiceError("INTERNAL", "A column's type could not be resolved");
+    return { name: field.name, ...info };
+  });
+}
+
+/** Reads the cursor only as fast as the client's window lets chunks be published. */
+async function pump(deps: RunnerDeps, cursor: Cursor<unknown[]>, publisher: ResultPublisher, nextSeq: () => number, started: number): Promise<Summary> {
+  const chunker = new Chunker(deps.settings.chunkBytes);
+  const summary: Summary = { rows: 0, chunks: 0, bytes: 0 };
+  const publish = async (chunk: { data: Uint8Array; rows: number }): Promise<void> => {
+    await publisher.publish("chunk", nextSeq(), chunk.rows, chunk.data);
+    if (summary.chunks === 0) deps.metrics.firstChunkSeconds.observe((performance.now() - started) / 1000);
+    summary.chunks++;
+    summary.rows += chunk.rows;
+    summary.bytes += chunk.data.length;
+    deps.metrics.chunks.inc();
+    deps.metrics.bytes.inc(chunk.data.length);
+  };
+  // The next read is sent before the current rows are published, so PostgreSQL computes rows
+  // while chunks travel: one batch in hand, one in flight, never more.
+  let rowsPerRead = FIRST_READ_ROWS;
+  let reading: Promise<unknown[][]> | undefined = cursor.read(rowsPerRead);
+  try {
+    await pumpReads();
+  } catch (error) {
+    await reading?.catch(() => undefined); // the cursor must be idle before it is closed
+    throw error;
+  }
+  async function pumpReads(): Promise<void> {
+  while (reading) {
+    const rows = (await reading) as string[][];
+    let readBytes = 0;
+    for (const row of rows) readBytes += (row[0]?.length ?? 0) + 1;
+    const exhausted = rows.length < rowsPerRead;
+    if (!exhausted) {
+      const averageRow = Math.max(1, readBytes / Math.max(1, rows.length));
+      rowsPerRead = Math.max(1, Math.min(MAX_ROWS_PER_READ, Math.ceil(deps.settings.chunkBytes / averageRow)));
+    }
+    reading = exhausted ? undefined : cursor.read(rowsPerRead);
+    for (const row of rows) {
+      const full = chunker.add(row[0] ?? "");
+      if (full) await publish(full);
+      if (publisher.cancelled) throw new SluiceError("CANCELLED");
+    }
+  }
+  }
+  const last = chunker.take();
+  if (last) await publish(last);
+  return summary;
+}
+
+async function publishError(publisher: ResultPublisher, seq: number, code: ErrorCode, message: string, logger: Logger): Promise<void> {
+  try {
+    await publisher.publish("error", seq, 0, json({ code, message }));
+  } catch (error) {
+    logger.warn({ err: error }, "could not publish the request's error");
+  }
+}
+
+/**
+ * A request delivered again: the worker that held it stopped. If it had finished, there is nothing
+ * to do; otherwise the client gets WORKER_LOST after whatever was already published.
+ */
+async function finishAbandoned(deps: RunnerDeps, request: RequestMessage, logger: Logger): Promise<Outcome> {
+  const subject = deps.names.resultSubject(request.key);
+  const last = await deps.jsm.streams.getMessage(deps.names.resultStream, { last_by_subj: subject }).catch(() => null);
+  const header = last ? decodeResultHeader(last.header) : undefined;
+  if (header && (header.kind === "end" || header.kind === "error")) return "completed";
+  const publisher = new ResultPublisher(deps.nc, deps.js, deps.names, { key: request.key, idleTimeoutMs: deps.settings.idleTimeoutMs });
+  try {
+    publisher.resumeAfter(last?.seq ?? 0);
+    await publishError(publisher, header ? header.seq + 1 : 0, "WORKER_LOST", new SluiceError("WORKER_LOST").message, logger);
+    logger.warn("request abandoned by a stopped worker");
+    return "failed";
+  } finally {
+    publisher.close();
+  }
+}

@@ -1,0 +1,107 @@
+import { JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { encodeResultHeader, type FlowSignal, type Names, type ResultKind } from "@sluice/broker";
+import { SluiceError } from "@sluice/protocol";
+
+/** JetStream error codes the publisher acts on. */
+const WINDOW_FULL = 10077; // discard_new_per_subject: the request has `window` unacked chunks stored
+const WRONG_LAST_SEQUENCE = 10071; // someone else wrote or purged the subject: we are fenced off
+
+/** How long to wait for an edge's nudge before trying again anyway (nudges are best effort). */
+const RETRY_AFTER_MS = 1000;
+
+export interface PublisherOptions {
+  readonly key: string;
+  /** Give up when the client has acked nothing for this long. */
+  readonly idleTimeoutMs: number;
+}
+
+/**
+ * Publishes one request's results in order on its own subject. The stream refuses a message while
+ * the request's window is full; the publisher then waits for the edge's nudge (a client ack) and
+ * retries. Each publish expects the subject's last sequence to be the one it wrote before, so a
+ * cancel (the edge purges the subject) or a second worker fences this one off.
+ */
+export class ResultPublisher {
+  #lastSubjectSeq = 0;
+  #wake: (() => void) | undefined;
+  #state: "running" | "cancelled" | "closed" = "running";
+  readonly #subscription: Subscription;
+  readonly #subject: string;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    names: Names,
+    private readonly options: PublisherOptions,
+  ) {
+    this.#subject = names.resultSubject(options.key);
+    this.#subscription = nc.subscribe(names.flowSubject(options.key), {
+      callback: (_error, msg) => this.#onFlow(msg.string() as FlowSignal),
+    });
+  }
+
+  /** Continues a subject another publisher wrote up to stream sequence `seq`. */
+  resumeAfter(seq: number): void {
+    this.#lastSubjectSeq = seq;
+  }
+
+  get cancelled(): boolean {
+    return this.#state === "cancelled";
+  }
+
+  #onFlow(signal: FlowSignal): void {
+    if (signal === "cancel" && this.#state === "running") this.#state = "cancelled";
+    this.#wake?.();
+  }
+
+  /** Publishes one message; resolves once the stream has stored it. */
+  async publish(kind: ResultKind, seq: number, rows: number, data: Uint8Array): Promise<void> {
+    let idleSince = Date.now();
+    for (;;) {
+      if (this.#state === "cancelled") throw new SluiceError("CANCELLED");
+      try {
+        const ack = await this.js.publish(this.#subject, data, {
+          headers: encodeResultHeader({ kind, seq, rows }),
+          msgID: `${this.options.key}:${seq}`,
+          expect: { lastSubjectSequence: this.#lastSubjectSeq },
+        });
+        this.#lastSubjectSeq = ack.seq;
+        return;
+      } catch (error) {
+        if (!(error instanceof JetStreamApiError)) throw error;
+        if (error.code === WRONG_LAST_SEQUENCE) {
+          this.#state = "cancelled";
+          throw new SluiceError("CANCELLED", undefined, { cause: error });
+        }
+        if (error.code !== WINDOW_FULL) throw error;
+        if (Date.now() - idleSince > this.options.idleTimeoutMs) {
+          throw new SluiceError("CANCELLED", "The client acknowledged nothing within the idle timeout", { cause: error });
+        }
+        if (await this.#waitForFlow()) idleSince = Date.now();
+      }
+    }
+  }
+
+  /** Resolves true when an edge signalled, false on timeout. */
+  #waitForFlow(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = undefined;
+        resolve(false);
+      }, RETRY_AFTER_MS);
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve(true);
+      };
+    });
+  }
+
+  close(): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#wake?.();
+    this.#subscription.unsubscribe();
+  }
+}

@@ -1,0 +1,114 @@
+import type { Consumer, JsMsg } from "@nats-io/jetstream";
+import { requestMessageSchema, REQUEST_ACK_WAIT_MS } from "@sluice/broker";
+import { runRequest, type RunnerDeps } from "./request-runner.js";
+
+/** Pull timeout: how long one pull waits for a request before asking again. */
+const PULL_EXPIRES_MS = 5_000;
+const PULL_RETRY_MS = 1_000;
+
+type State = "new" | "running" | "draining" | "closed";
+
+/**
+ * Takes requests from the shared work queue, one pull per free slot, so a request is only taken
+ * when this worker can lease a connection for it right away.
+ */
+export class Worker {
+  #state: State = "new";
+  readonly #active = new Set<Promise<void>>();
+  #loop: Promise<void> | undefined;
+  #consumer: Consumer | undefined;
+
+  constructor(
+    private readonly deps: RunnerDeps,
+    private readonly slots: number,
+  ) {}
+
+  get ready(): boolean {
+    return this.#state === "running" && !this.deps.nc.isClosed();
+  }
+
+  get activeRequests(): number {
+    return this.#active.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== "new") throw new Error(`worker cannot start when ${this.#state}`);
+    const { js, names } = this.deps;
+    this.#consumer = await js.consumers.get(names.requestStream, names.workerConsumer);
+    this.#state = "running";
+    this.#loop = this.#pullLoop();
+  }
+
+  async #pullLoop(): Promise<void> {
+    while (this.#state === "running") {
+      if (this.#active.size >= this.slots) {
+        await Promise.race(this.#active);
+        continue;
+      }
+      let msg: JsMsg | null;
+      try {
+        msg = (await this.#consumer?.next({ expires: PULL_EXPIRES_MS })) ?? null;
+      } catch (error) {
+        this.deps.logger.warn({ err: error }, "pull failed; retrying");
+        await new Promise((resolve) => setTimeout(resolve, PULL_RETRY_MS));
+        continue;
+      }
+      if (!msg) continue;
+      if (this.#state !== "running") {
+        msg.nak();
+        break;
+      }
+      this.#track(this.#handle(msg));
+    }
+  }
+
+  #track(run: Promise<void>): void {
+    this.#active.add(run);
+    this.deps.metrics.active.set(this.#active.size);
+    void run.finally(() => {
+      this.#active.delete(run);
+      this.deps.metrics.active.set(this.#active.size);
+    });
+  }
+
+  async #handle(msg: JsMsg): Promise<void> {
+    const parsed = requestMessageSchema.safeParse(safeJson(msg));
+    if (!parsed.success) {
+      this.deps.logger.error({ subject: msg.subject }, "dropping a malformed request message");
+      msg.term();
+      return;
+    }
+    // Tell JetStream the request is in hand while it runs, so it is not given to another worker.
+    const heartbeat = setInterval(() => msg.working(), REQUEST_ACK_WAIT_MS / 3);
+    try {
+      const outcome = await runRequest(this.deps, parsed.data, msg);
+      this.deps.metrics.requests.inc({ outcome });
+    } catch (error) {
+      this.deps.logger.error({ err: error, request: parsed.data.key }, "request runner crashed");
+      this.deps.metrics.requests.inc({ outcome: "failed" });
+    } finally {
+      clearInterval(heartbeat);
+      msg.ack();
+    }
+  }
+
+  /** Stops taking requests and lets the running ones finish (up to `timeoutMs`). */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.#state === "closed") return;
+    this.#state = "draining";
+    const drained = Promise.allSettled([...this.#active]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([drained, timeout]);
+    clearTimeout(timer);
+    this.#state = "closed";
+  }
+}
+
+function safeJson(msg: JsMsg): unknown {
+  try {
+    return msg.json();
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,13 @@
+export { natsNames, requestKey } from "./names.js";
+export type { Names } from "./names.js";
+export { streamConfigs, ensureStreams, MAX_RESULT_MESSAGE_BYTES, REQUEST_ACK_WAIT_MS } from "./streams.js";
+export type { StreamOptions } from "./streams.js";
+export {
+  requestMessageSchema,
+  resultMetaSchema,
+  resultEndSchema,
+  resultErrorSchema,
+  encodeResultHeader,
+  decodeResultHeader,
+} from "./messages.js";
+export type { RequestMessage, ResultKind, ResultHeader, FlowSignal } from "./messages.js";

@@ -1,0 +1,73 @@
+import {
+  AckPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+import type { Names } from "./names.js";
+
+const HOUR_MS = 3_600_000;
+/** Largest message the result stream accepts; chunks are capped well below it. */
+export const MAX_RESULT_MESSAGE_BYTES = 1024 * 1024;
+/** A worker holding a request must report progress within this time or the request is redelivered. */
+export const REQUEST_ACK_WAIT_MS = 30_000;
+
+export interface StreamOptions {
+  /** Unacked chunks a worker may have in the stream per request. */
+  readonly window: number;
+}
+
+/** Stream settings, all in one place. */
+export function streamConfigs(names: Names, options: StreamOptions): (Partial<StreamConfig> & { name: string })[] {
+  return [
+    {
+      name: names.requestStream,
+      subjects: [names.requestFilter],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      max_age: nanos(HOUR_MS),
+      duplicate_window: nanos(120_000),
+      max_msg_size: 64 * 1024,
+    },
+    {
+      // One subject per request. discard_new_per_subject makes the server refuse a chunk once a
+      // request has `window` unacked chunks stored (plus the last acked one, kept as the cursor):
+      // the window is enforced by the server, not by goodwill.
+      name: names.resultStream,
+      subjects: [names.resultFilter],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.New,
+      discard_new_per_subject: true,
+      max_msgs_per_subject: options.window + 1,
+      max_age: nanos(24 * HOUR_MS),
+      duplicate_window: nanos(120_000),
+      max_msg_size: MAX_RESULT_MESSAGE_BYTES,
+    },
+  ];
+}
+
+/** Creates the streams and the workers' consumer, or updates them to the current settings. */
+export async function ensureStreams(jsm: JetStreamManager, names: Names, options: StreamOptions): Promise<void> {
+  for (const config of streamConfigs(names, options)) {
+    try {
+      await jsm.streams.info(config.name);
+      await jsm.streams.update(config.name, config);
+    } catch (error) {
+      if (!(error instanceof JetStreamApiError) || error.code !== 10059) throw error;
+      await jsm.streams.add(config);
+    }
+  }
+  await jsm.consumers.add(names.requestStream, {
+    durable_name: names.workerConsumer,
+    filter_subject: names.requestFilter,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(REQUEST_ACK_WAIT_MS),
+    max_deliver: 5,
+    max_ack_pending: 10_000,
+  });
+}

@@ -1,0 +1,10 @@
+export { run, createProgram, EXIT } from "./program.js";
+export type { CliIo } from "./program.js";
+export { exportCommand } from "./export-command.js";
+export type { ExportOptions, ExportIo, ExportSummary } from "./export-command.js";
+export { mintToken, parseDuration, parseList } from "./token-command.js";
+export type { TokenOptions } from "./token-command.js";
+export { openOutput } from "./output.js";
+export type { Output } from "./output.js";
+export { createProgress, formatSummary } from "./progress.js";
+export type { Progress, ProgressStream } from "./progress.js";

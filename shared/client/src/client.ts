@@ -1,0 +1,92 @@
+import { type Format, type ParamValue } from "@sluice/protocol";
+import { Handshake } from "./handshake.js";
+import type { QueryStream } from "./query-stream.js";
+import { Session } from "./session.js";
+import { Socket, type WebSocketConstructor } from "./socket.js";
+
+export interface ConnectOptions {
+  /** Websocket URL of an edge, e.g. "ws://localhost:8080". */
+  url: string;
+  /** A JWT the edge accepts. */
+  token: string;
+  /** WebSocket constructor. Default globalThis.WebSocket; Node 20 has none, so pass `ws`'s. */
+  WebSocket?: WebSocketConstructor;
+  /** Time allowed to open the socket and receive the welcome. Default 10 000 ms. */
+  connectTimeoutMs?: number;
+}
+
+export interface QueryOptions<F extends Format = "csv"> {
+  /** Payload format. Default "csv". */
+  format?: F;
+  /** Request id, 1-64 characters of A-Z a-z 0-9 _ -. Default: generated, unique in this client. */
+  id?: string;
+}
+
+/** Default connect options; a fresh object each call. */
+export function connectDefaults(): { connectTimeoutMs: number } {
+  return { connectTimeoutMs: 10_000 };
+}
+
+/**
+ * Opens a socket, says hello and resolves once the server welcomes the client. Rejects with a
+ * SluiceError carrying the server's code (AUTH_INVALID, …) or SERVICE_UNAVAILABLE. A malformed
+ * URL throws the WebSocket constructor's own error (a SyntaxError).
+ */
+export async function connect(options: ConnectOptions): Promise<SluiceClient> {
+  const connectTimeoutMs = options.connectTimeoutMs ?? connectDefaults().connectTimeoutMs;
+  const WebSocket = options.WebSocket ?? globalWebSocket();
+  const handshake = new Handshake(options.token);
+  const socket = new Socket(new WebSocket(options.url), handshake);
+  const welcome = await handshake.run(socket, connectTimeoutMs);
+  return new SluiceClient(new Session(welcome, socket));
+}
+
+/** A connection to a Sluice edge, running any number of queries at once. */
+export class SluiceClient {
+  readonly #session: Session;
+
+  constructor(session: Session) {
+    this.#session = session;
+  }
+
+  /** Session id the server assigned. */
+  get session(): string {
+    return this.#session.id;
+  }
+
+  /** Frames the server sends ahead of acks, per request. */
+  get window(): number {
+    return this.#session.window;
+  }
+
+  /** False once the connection has closed, from either side. */
+  get connected(): boolean {
+    return this.#session.state === "open";
+  }
+
+  /**
+   * Starts a query and returns its stream at once; read it by iterating (chunks) or `rows()`.
+   * Throws RangeError for a malformed id, SluiceError DUPLICATE_REQUEST for an id in use.
+   */
+  query<F extends Format = "csv">(
+    dataset: string,
+    params: Record<string, ParamValue> = {},
+    options: QueryOptions<F> = {},
+  ): QueryStream<F> {
+    const format = (options.format ?? "csv") as F;
+    return this.#session.query(dataset, params, format, options.id);
+  }
+
+  /** Closes the connection; queries still running fail with SERVICE_UNAVAILABLE. */
+  close(): void {
+    this.#session.close();
+  }
+}
+
+function globalWebSocket(): WebSocketConstructor {
+  const WebSocket = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (WebSocket === undefined) {
+    throw new TypeError("this runtime has no global WebSocket: pass options.WebSocket (e.g. the ws package's)");
+  }
+  return WebSocket;
+}

@@ -1,0 +1,6 @@
+export { connect, connectDefaults, SluiceClient } from "./client.js";
+export type { ConnectOptions, QueryOptions } from "./client.js";
+export { QueryStream } from "./query-stream.js";
+export type { QueryChunk, QuerySummary } from "./query-stream.js";
+export type { CsvRow, RowOf } from "./rows.js";
+export type { WebSocketConstructor, WebSocketLike, SocketEvent } from "./socket.js";

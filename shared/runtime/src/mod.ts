@@ -1,0 +1,5 @@
+export { createLogger } from "./logger.js";
+export type { Logger } from "./logger.js";
+export { createRegistry, handleOpsRequest } from "./http-endpoints.js";
+export type { Health } from "./http-endpoints.js";
+export { onShutdown } from "./shutdown.js";
