@@ -17,7 +17,8 @@ export class EdgeServer {
   #state: State = "new";
   readonly #http: Server;
   readonly #wss: WebSocketServer;
-  readonly #sessions = new Set<Session>();
+  /** Sessions whose socket closed and whose requests are still being released. */
+  readonly #closing = new Set<Promise<void>>();
 
   constructor(
     private readonly deps: SessionDeps,
@@ -56,14 +57,14 @@ export class EdgeServer {
       return;
     }
     const session = new Session(this.deps, socket);
-    this.#sessions.add(session);
     this.deps.metrics.sockets.inc();
     socket.on("message", (data: Buffer, isBinary) => session.onFrame(data, isBinary));
     socket.on("error", () => socket.terminate());
     socket.on("close", () => {
-      session.onClose();
-      this.#sessions.delete(session);
       this.deps.metrics.sockets.dec();
+      const closing = session.onClose();
+      this.#closing.add(closing);
+      void closing.finally(() => this.#closing.delete(closing));
     });
   }
 
@@ -71,9 +72,26 @@ export class EdgeServer {
   async close(): Promise<void> {
     if (this.#state === "closed") return;
     this.#state = "draining";
-    for (const client of this.#wss.clients) client.close(1012, "edge shutting down");
+    const closed = [...this.#wss.clients].map((client) => closeSocket(client));
+    await Promise.all(closed);
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    await Promise.allSettled([...this.#closing]);
     this.#state = "closed";
   }
+}
+
+/** Time a client gets to complete the close handshake before its socket is cut. */
+const CLOSE_HANDSHAKE_MS = 5_000;
+
+/** Asks a client to reconnect elsewhere (1012: service restart); resolves once the socket closed. */
+function closeSocket(socket: WebSocket): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => socket.terminate(), CLOSE_HANDSHAKE_MS);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.close(1012, "edge shutting down");
+  });
 }

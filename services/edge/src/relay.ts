@@ -147,7 +147,9 @@ export class Relay {
       await this.#finish(kind === "end" ? "completed" : "failed");
       return;
     }
-    await this.deps.jsm.streams.purge(this.deps.names.resultStream, { filter: this.#subject, seq: msg.seq });
+    // Purge keeps msg.seq itself (the cursor of the request). nats-server 2.9 reads seq 1 as
+    // "no bound" and would purge the whole subject, but nothing precedes seq 1 anyway.
+    if (msg.seq > 1) await this.deps.jsm.streams.purge(this.deps.names.resultStream, { filter: this.#subject, seq: msg.seq });
     this.#signal("acked");
   }
 

@@ -169,14 +169,17 @@ export class Session implements ClientSink {
     if (this.#state === "closed") return;
     this.#sendError(code, undefined, message);
     this.socket.close(ERROR_CODES[code].close ?? 1008, code);
-    this.onClose();
+    void this.onClose();
   }
 
-  /** The socket closed: every request of the session is stopped and its resources released. */
-  onClose(): void {
+  /**
+   * The socket closed: every request of the session is stopped and its resources released.
+   * Resolves when that is done.
+   */
+  async onClose(): Promise<void> {
     if (this.#state === "closed") return;
     this.#state = "closed";
     clearTimeout(this.#helloTimer);
-    for (const relay of [...this.#relays.values()]) void relay.abandon();
+    await Promise.allSettled([...this.#relays.values()].map((relay) => relay.abandon()));
   }
 }
