@@ -157,7 +157,9 @@ export class Session implements ClientSink {
 
   sendBinary(header: Uint8Array, payload: Uint8Array): void {
     if (this.#state === "closed") return;
-    this.socket.send(Buffer.concat([header, payload]), { binary: true });
+    // Two fragments of one message: the payload goes to the socket as it came from NATS, uncopied.
+    this.socket.send(header, { binary: true, fin: false });
+    this.socket.send(payload, { binary: true, fin: true });
   }
 
   #sendError(code: ErrorCode, id: string | undefined, message: string | undefined): void {
