@@ -14,7 +14,6 @@ const HANG_MS = 15_000;
 
 const stack = useTestStack({
   workers: 1,
-  occupyFirstResultSequence: false,
   // Many small chunks and a small window: the worker must wait for the client's acks, so its
   // later chunks are published after the edge has handled the ack of the meta.
   env: { SLUICE_WINDOW: "2", SLUICE_CHUNK_BYTES: "4096" },

@@ -74,12 +74,14 @@ export class Relay {
       filter_subject: this.#subject,
       ack_policy: AckPolicy.Explicit,
       ack_wait: nanos(CHUNK_ACK_WAIT_MS),
-      max_ack_pending: this.deps.window,
+      // The stream already holds at most `window` unacked messages per request; a consumer limit
+      // that is never reached avoids nats-server 2.9 leaving a pull stalled at the limit.
+      max_ack_pending: this.deps.window + 1,
       inactive_threshold: nanos(CONSUMER_INACTIVE_MS),
       mem_storage: true,
       num_replicas: 1,
     });
-    this.#messages = await js.consumers.getConsumerFromInfo(info).consume({ max_messages: this.deps.window });
+    this.#messages = await js.consumers.getConsumerFromInfo(info).consume({ max_messages: this.deps.window + 1 });
     await js.publish(names.requestSubject(this.request.key), JSON.stringify(this.request), { msgID: this.request.key });
     if (this.#state !== "starting") return;
     this.#state = "relaying";

@@ -36,6 +36,8 @@ export class Chunker {
     if (this.#used + length + 1 > this.#buffer.length) {
       if (length + 1 > this.maxBytes) throw new SluiceError("ROW_TOO_LARGE");
       full = this.take();
+      // The small first buffer may be too small for this row even when empty.
+      if (this.#buffer.length < length + 1) this.#buffer = Buffer.allocUnsafe(this.maxBytes);
     }
     this.#buffer.write(line, this.#used);
     this.#used += length;

@@ -12,9 +12,6 @@ export function translateDbError(error: unknown): SluiceError {
   if (error instanceof SluiceError) return error;
   const code = (error as PgError | undefined)?.code ?? "";
   if (code === "57014") return new SluiceError("QUERY_TIMEOUT", undefined, { cause: error });
-  if (code.startsWith("22")) {
-    return new SluiceError("PARAM_INVALID", "A parameter value was rejected by the database", { cause: error });
-  }
   if (code === "57P01" || code === "57P02" || code === "57P03" || code.startsWith("08")) {
     return new SluiceError("DATABASE_UNAVAILABLE", undefined, { cause: error });
   }

@@ -23,6 +23,8 @@ export interface LeaseOptions {
  */
 export class Lease {
   #state: "open" | "released" = "open";
+  /** The server process serving this lease, for pg_cancel_backend. */
+  backendPid = 0;
 
   private constructor(readonly client: PoolClient) {}
 
@@ -37,14 +39,16 @@ export class Lease {
     const lease = new Lease(client);
     try {
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      const { rows } = await client.query<{ found: boolean }>(
+      const { rows } = await client.query<{ found: boolean; pid: number }>(
         `SELECT set_config('search_path', quote_ident($1), true),
                 set_config('statement_timeout', $2, true),
                 set_config('standard_conforming_strings', 'on', true),
-                EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1) AS found`,
+                EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1) AS found,
+                pg_backend_pid() AS pid`,
         [options.tenant, String(options.statementTimeoutMs)],
       );
       if (!rows[0]?.found) throw new SluiceError("TENANT_UNKNOWN");
+      lease.backendPid = rows[0].pid;
       return lease;
     } catch (error) {
       await lease.release();

@@ -1,8 +1,8 @@
 import type { JsMsg, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Pool } from "pg";
+import pg, { type Pool } from "pg";
 import Cursor from "pg-cursor";
-import { bindParams, type SluiceConfig, type WorkerSettings } from "@sluice/config";
+import { bindParams, type ParamConfig, type SluiceConfig, type WorkerSettings } from "@sluice/config";
 import { decodeResultHeader, type Names, type RequestMessage } from "@sluice/broker";
 import { SluiceError, type ErrorCode } from "@sluice/protocol";
 import type { Logger } from "@sluice/runtime";
@@ -52,7 +52,7 @@ export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg:
     return "completed";
   } catch (caught) {
     const error = translateDbError(caught);
-    if (error.code === "CANCELLED" && publisher.cancelled) {
+    if (publisher.cancelled) {
       logger.info({ err: error.cause }, "request cancelled");
       return "cancelled";
     }
@@ -80,7 +80,11 @@ async function stream(deps: RunnerDeps, request: RequestMessage, publisher: Resu
   const started = performance.now();
   const lease = await Lease.open(pool, { tenant: request.tenant, statementTimeoutMs: deps.settings.statementTimeoutMs });
   deps.metrics.leases.inc();
+  // The connection must not go back to the pool while a pg_cancel_backend for it is on its way.
+  let interrupting: Promise<void> | undefined;
+  publisher.onCancel(() => (interrupting = cancelBackend(deps, dataset.database, lease.backendPid, deps.logger)));
   try {
+    await checkParams(lease, dataset.params, values);
     const columns = await describe(lease, dataset.sql, values);
     await publisher.publish("meta", nextSeq(), 0, json({ format: request.format, columns: columns.map(({ name, type }) => ({ name, type })) }));
     const cursor = lease.client.query(new Cursor(encodedQuery(dataset.sql, columns, request.format), values, { rowMode: "array" }));
@@ -90,8 +94,42 @@ async function stream(deps: RunnerDeps, request: RequestMessage, publisher: Resu
       await cursor.close().catch(() => undefined);
     }
   } finally {
+    await interrupting;
     deps.metrics.leases.dec();
     await lease.release();
+  }
+}
+
+/**
+ * Casts every value to its declared type on its own, so a value PostgreSQL rejects is reported as
+ * the client's PARAM_INVALID, while data errors of the dataset's own SQL stay QUERY_FAILED.
+ */
+async function checkParams(lease: Lease, params: readonly ParamConfig[], values: (string | null)[]): Promise<void> {
+  if (params.length === 0) return;
+  try {
+    await lease.client.query(`SELECT ${params.map((p, i) => `$${i + 1}::${p.type}`).join(", ")}`, values);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? "";
+    if (!code.startsWith("22")) throw error;
+    throw new SluiceError("PARAM_INVALID", "A parameter value was rejected by the database", { cause: error });
+  }
+}
+
+/**
+ * Interrupts the request's running statement (a slow first read, say) from a connection of its
+ * own, so a cancel frees the leased connection at once instead of at the statement's end.
+ */
+async function cancelBackend(deps: RunnerDeps, database: string, pid: number, logger: Logger): Promise<void> {
+  const url = deps.config.databases[database]?.url;
+  if (pid === 0 || url === undefined) return;
+  const client = new pg.Client({ connectionString: url, application_name: "sluice-worker-cancel" });
+  try {
+    await client.connect();
+    await client.query("SELECT pg_cancel_backend($1)", [pid]);
+  } catch (error) {
+    logger.warn({ err: error }, "could not interrupt a cancelled request's statement");
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 

@@ -24,7 +24,10 @@ export interface PublisherOptions {
  */
 export class ResultPublisher {
   #lastSubjectSeq = 0;
+  /** Signals received so far: one that lands while a publish is in flight is not lost. */
+  #signals = 0;
   #wake: (() => void) | undefined;
+  #onCancel: (() => void) | undefined;
   #state: "running" | "cancelled" | "closed" = "running";
   readonly #subscription: Subscription;
   readonly #subject: string;
@@ -50,8 +53,17 @@ export class ResultPublisher {
     return this.#state === "cancelled";
   }
 
+  /** Called once when the edge cancels the request, e.g. to interrupt a running statement. */
+  onCancel(callback: () => void): void {
+    this.#onCancel = callback;
+  }
+
   #onFlow(signal: FlowSignal): void {
-    if (signal === "cancel" && this.#state === "running") this.#state = "cancelled";
+    this.#signals++;
+    if (signal === "cancel" && this.#state === "running") {
+      this.#state = "cancelled";
+      this.#onCancel?.();
+    }
     this.#wake?.();
   }
 
@@ -60,6 +72,7 @@ export class ResultPublisher {
     let idleSince = Date.now();
     for (;;) {
       if (this.#state === "cancelled") throw new SluiceError("CANCELLED");
+      const signalsBefore = this.#signals;
       try {
         const ack = await this.js.publish(this.#subject, data, {
           headers: encodeResultHeader({ kind, seq, rows }),
@@ -78,7 +91,7 @@ export class ResultPublisher {
         if (Date.now() - idleSince > this.options.idleTimeoutMs) {
           throw new SluiceError("CANCELLED", "The client acknowledged nothing within the idle timeout", { cause: error });
         }
-        if (await this.#waitForFlow()) idleSince = Date.now();
+        if (this.#signals !== signalsBefore || (await this.#waitForFlow())) idleSince = Date.now();
       }
     }
   }

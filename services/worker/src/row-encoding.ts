@@ -69,7 +69,12 @@ function jsonValue(ref: string, column: ColumnInfo): string {
     return `CASE WHEN ${ref} IS NULL THEN 'null' WHEN ${ref} IN ('NaN', 'Infinity', '-Infinity') THEN '"' || ${ref}::text || '"' ELSE ${ref}::text END`;
   }
   if (JSON_EXACT.has(base) || JSON_PLAIN_STRING.has(base)) return `coalesce('"' || ${ref}::text || '"', 'null')`;
-  if (base === "json" || base === "jsonb") return `coalesce(${ref}::text, 'null')`;
+  // jsonb prints on one line; json keeps its input's line breaks, which (outside strings, the only
+  // place JSON allows them raw) are whitespace and become spaces so each row stays one line.
+  if (base === "jsonb") return `coalesce(${ref}::text, 'null')`;
+  if (base === "json") return `coalesce(translate(${ref}::text, E'\\n\\r', '  '), 'null')`;
+  // Composites are strings of their text output, like every type without a JSON counterpart.
+  if (column.category === "C") return `CASE WHEN ${isNullTest(ref, column)} THEN 'null' ELSE to_json(${ref}::text)::text END`;
   if (element !== null && JSON_EXACT.has(element)) return `coalesce(to_json(${ref}::text[])::text, 'null')`;
   return `CASE WHEN ${isNullTest(ref, column)} THEN 'null' ELSE to_json(${ref})::text END`;
 }
