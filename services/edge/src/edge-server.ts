@@ -60,9 +60,9 @@ export class EdgeServer {
     this.deps.metrics.sockets.inc();
     socket.on("message", (data: Buffer, isBinary) => session.onFrame(data, isBinary));
     socket.on("error", () => socket.terminate());
-    socket.on("close", () => {
+    socket.on("close", (code: number) => {
       this.deps.metrics.sockets.dec();
-      const closing = session.onClose();
+      const closing = session.onClose(code);
       this.#closing.add(closing);
       void closing.finally(() => this.#closing.delete(closing));
     });
@@ -77,6 +77,7 @@ export class EdgeServer {
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
     await Promise.allSettled([...this.#closing]);
+    await this.deps.registry.close();
     this.#state = "closed";
   }
 }

@@ -6,6 +6,7 @@ import { edgeSettings, loadConfig } from "@sluice/config";
 import { createLogger, createRegistry, onShutdown } from "@sluice/runtime";
 import { hs256Authenticator } from "./auth.js";
 import { EdgeServer } from "./edge-server.js";
+import { SessionRegistry } from "./session-registry.js";
 import { createEdgeMetrics } from "./metrics.js";
 
 async function main(): Promise<void> {
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
       config,
       authenticator: hs256Authenticator(settings.jwtSecret),
       helloTimeoutMs: settings.helloTimeoutMs,
+      registry: new SessionRegistry(nc, names, settings.resumeGraceMs),
+      sessionKey: settings.jwtSecret,
     },
     registry,
     settings,

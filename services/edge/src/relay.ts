@@ -2,13 +2,14 @@ import { AckPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamM
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import {
   decodeResultHeader,
-  encodeResultHeader,
+  discardResult,
   resultEndSchema,
   resultErrorSchema,
   resultMetaSchema,
   type FlowSignal,
   type Names,
   type RequestMessage,
+  type ResultHeader,
 } from "@sluice/broker";
 import { SluiceError, encodeChunkHeader, type ServerMessage } from "@sluice/protocol";
 import type { Logger } from "@sluice/runtime";
@@ -50,13 +51,20 @@ export class Relay {
   readonly #unacked = new Map<number, JsMsg>();
   readonly #subject: string;
   readonly #logger: Logger;
+  /** Where frames go; undefined while the client is away (frames wait in #unacked). */
+  #sink: ClientSink | undefined;
+  /** Frames below this seq were consumed by the client before it resumed: acked, not sent. */
+  #skipBelow = 0;
+  #onFinished: (relay: Relay) => void;
 
   constructor(
     private readonly deps: RelayDeps,
     private readonly request: RequestMessage,
-    private readonly sink: ClientSink,
-    private readonly onFinished: (relay: Relay) => void,
+    sink: ClientSink,
+    onFinished: (relay: Relay) => void,
   ) {
+    this.#sink = sink;
+    this.#onFinished = onFinished;
     this.#subject = deps.names.resultSubject(request.key);
     this.#logger = deps.logger.child({ request: request.key, tenant: request.tenant, dataset: request.dataset });
   }
@@ -67,8 +75,34 @@ export class Relay {
 
   /** Creates the request's consumer, then publishes the request for the workers. */
   async start(): Promise<void> {
+    await this.#consume();
+    const { js, names } = this.deps;
+    await js.publish(names.requestSubject(this.request.key), JSON.stringify(this.request), { msgID: this.request.key });
+    this.#begin();
+  }
+
+  /**
+   * Takes over a request whose client resumed here: a consumer of this edge's own reads the
+   * request's subject from its start (the last acked frame and those after it). Frames below
+   * `next` were already consumed by the client. Throws RESUME_FAILED when nothing is left.
+   */
+  async resume(next: number): Promise<void> {
+    const { jsm, names } = this.deps;
+    const latest = (stream: string, subject: string) => jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null);
+    // Nothing published yet is fine while the request still waits in the queue for a worker.
+    const exists =
+      (await latest(names.resultStream, this.#subject)) ?? (await latest(names.requestStream, names.requestSubject(this.request.key)));
+    if (!exists) throw new SluiceError("RESUME_FAILED", `Request "${this.request.id}" can no longer be resumed`);
+    this.#sink = undefined; // frames wait until attach(), after the client's welcome
+    this.#skipBelow = next;
+    await this.#consume();
+    this.#begin();
+  }
+
+  async #consume(): Promise<void> {
     const { jsm, js, names } = this.deps;
-    this.#consumerName = names.relayConsumer(this.request.key, 1);
+    // A new name for every edge that takes the request: consumers of edges gone stay harmless.
+    this.#consumerName = names.relayConsumer(this.request.key, Date.now());
     const info = await jsm.consumers.add(names.resultStream, {
       name: this.#consumerName,
       filter_subject: this.#subject,
@@ -82,8 +116,10 @@ export class Relay {
       num_replicas: 1,
     });
     this.#messages = await js.consumers.getConsumerFromInfo(info).consume({ max_messages: this.deps.window + 1 });
-    await js.publish(names.requestSubject(this.request.key), JSON.stringify(this.request), { msgID: this.request.key });
-    if (this.#state !== "starting") return;
+  }
+
+  #begin(): void {
+    if (this.#state !== "starting" || !this.#messages) return;
     this.#state = "relaying";
     this.deps.metrics.active.inc();
     void this.#relay(this.#messages);
@@ -108,27 +144,33 @@ export class Relay {
       msg.term();
       return;
     }
-    if (this.#unacked.has(header.seq)) return; // a redelivery of a chunk the client still holds
+    if (this.#unacked.has(header.seq)) return; // a redelivery of a frame the client still holds
+    if (header.seq < this.#skipBelow && header.kind !== "error") {
+      msg.ack(); // consumed by the client before it resumed
+      return;
+    }
     this.#unacked.set(header.seq, msg);
+    if (this.#sink) this.#send(this.#sink, header, msg);
+  }
+
+  #send(sink: ClientSink, header: ResultHeader, msg: JsMsg): void {
     const { id } = this.request;
     switch (header.kind) {
-      case "meta": {
-        const meta = resultMetaSchema.parse(msg.json());
-        this.sink.sendText({ type: "meta", id, seq: 0, ...meta });
+      case "meta":
+        sink.sendText({ type: "meta", id, seq: 0, ...resultMetaSchema.parse(msg.json()) });
         break;
-      }
       case "chunk":
-        this.sink.sendBinary(encodeChunkHeader({ id, seq: header.seq, rows: header.rows }), msg.data);
+        sink.sendBinary(encodeChunkHeader({ id, seq: header.seq, rows: header.rows }), msg.data);
         this.deps.metrics.chunks.inc();
         this.deps.metrics.bytes.inc(msg.data.length);
         break;
       case "end":
-        this.sink.sendText({ type: "end", id, seq: header.seq, ...resultEndSchema.parse(msg.json()) });
+        sink.sendText({ type: "end", id, seq: header.seq, ...resultEndSchema.parse(msg.json()) });
         break;
       case "error": {
         const error = resultErrorSchema.parse(msg.json());
         this.deps.metrics.errors.inc({ code: error.code });
-        this.sink.sendText({ type: "error", id, seq: header.seq, ...error });
+        sink.sendText({ type: "error", id, seq: header.seq, ...error });
         break;
       }
       default: {
@@ -136,6 +178,43 @@ export class Relay {
         throw new Error(`unknown result kind ${String(unreachable)}`);
       }
     }
+  }
+
+  /** The client went away: keep the request, hold its frames, send nothing. */
+  detach(): void {
+    this.#sink = undefined;
+  }
+
+  /**
+   * The client is back (on this edge): frames below `next` it had consumed are acked, the
+   * others are sent again, in order.
+   */
+  attach(sink: ClientSink, next: number, onFinished: (relay: Relay) => void): void {
+    this.#sink = sink;
+    this.#onFinished = onFinished;
+    this.#skipBelow = Math.max(this.#skipBelow, next);
+    const held = [...this.#unacked.entries()].sort(([a], [b]) => a - b);
+    for (const [seq, msg] of held) {
+      const header = decodeResultHeader(msg.headers);
+      if (!header) continue;
+      if (seq < next && header.kind !== "error") {
+        this.#unacked.delete(seq);
+        msg.ack();
+      } else {
+        this.#send(sink, header, msg);
+      }
+    }
+  }
+
+  /** Another edge took the request over: stop reading it here, leave its data alone. */
+  async release(): Promise<void> {
+    if (this.#state === "finished") return;
+    const wasRelaying = this.#state === "relaying";
+    this.#state = "finished";
+    this.#unacked.clear();
+    this.#messages?.stop();
+    if (wasRelaying) this.deps.metrics.active.dec();
+    if (this.#consumerName) await this.deps.jsm.consumers.delete(this.deps.names.resultStream, this.#consumerName).catch(() => undefined);
   }
 
   /** The client consumed `seq`: ack it to JetStream, drop what is behind it, and open the window. */
@@ -160,7 +239,7 @@ export class Relay {
     if (this.#state === "finished") return;
     this.#signal("cancel");
     await this.#finish("cancelled", { tombstone: true });
-    this.sink.sendText({ type: "error", id: this.request.id, code: "CANCELLED", message: new SluiceError("CANCELLED").message });
+    this.#sink?.sendText({ type: "error", id: this.request.id, code: "CANCELLED", message: new SluiceError("CANCELLED").message });
   }
 
   /** The client went away: stop relaying and release everything the request holds. */
@@ -172,7 +251,7 @@ export class Relay {
 
   #fail(error: SluiceError): void {
     if (this.#state === "finished") return;
-    this.sink.sendText({ type: "error", id: this.request.id, code: error.code, message: error.message });
+    this.#sink?.sendText({ type: "error", id: this.request.id, code: error.code, message: error.message });
     void this.#finish("failed");
   }
 
@@ -190,17 +269,13 @@ export class Relay {
     this.#state = "finished";
     this.#unacked.clear();
     this.#messages?.stop();
-    this.onFinished(this);
+    this.#onFinished(this);
     if (wasRelaying) this.deps.metrics.active.dec();
     this.deps.metrics.requests.inc({ outcome });
     const { jsm, names } = this.deps;
     const consumerGone = this.#consumerName ? jsm.consumers.delete(names.resultStream, this.#consumerName) : undefined;
     try {
-      await jsm.streams.purge(names.resultStream, { filter: this.#subject });
-      if (options.tombstone) {
-        const marker = JSON.stringify({ code: "CANCELLED", message: new SluiceError("CANCELLED").message });
-        await this.deps.js.publish(this.#subject, marker, { headers: encodeResultHeader({ kind: "error", seq: 0, rows: 0 }) });
-      }
+      await discardResult(this.deps.js, jsm, names, this.request.key, { marker: options.tombstone });
     } catch (error) {
       this.#logger.warn({ err: error }, "could not clean up the request's stream data");
     }

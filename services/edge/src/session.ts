@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { WebSocket } from "ws";
 import { bindParams, type SluiceConfig } from "@sluice/config";
 import { requestKey, type RequestMessage } from "@sluice/broker";
@@ -10,22 +10,48 @@ import {
   parseClientMessage,
   type ClientMessage,
   type ErrorCode,
+  type Hello,
+  type ResumeRequest,
   type ServerMessage,
 } from "@sluice/protocol";
 import type { Authenticator, Identity } from "./auth.js";
 import { Relay, type ClientSink, type RelayDeps } from "./relay.js";
+import type { SessionRegistry } from "./session-registry.js";
 
 export interface SessionDeps extends RelayDeps {
   readonly config: SluiceConfig;
   readonly authenticator: Authenticator;
   readonly helloTimeoutMs: number;
+  readonly registry: SessionRegistry;
+  /** Key binding session ids to their tenant and subject, so only they can resume a session. */
+  readonly sessionKey: string;
 }
+
+/** Websocket close codes: a client that says goodbye (1000, 1001) is not coming back. */
+const CLOSE_NORMAL = 1000;
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_ABNORMAL = 1006;
 
 type State = "awaiting-hello" | "authenticating" | "open" | "closed";
 
-/** Session ids are 128 random bits: unguessable, and safe as a NATS subject token. */
-function newSessionId(): string {
-  return randomBytes(16).toString("hex");
+/**
+ * A session id is 128 random bits (unguessable) followed by a 64-bit MAC of those bits with the
+ * tenant and subject, so any edge can tell that a resuming client is the session's owner.
+ * 48 hex characters: safe as a NATS subject token.
+ */
+function sessionMac(key: string, random: string, identity: Identity): string {
+  return createHmac("sha256", key).update(`${random}\n${identity.tenant}\n${identity.subject}`).digest("hex").slice(0, 16);
+}
+
+function newSessionId(key: string, identity: Identity): string {
+  const random = randomBytes(16).toString("hex");
+  return `${random}${sessionMac(key, random, identity)}`;
+}
+
+function ownsSession(key: string, session: string, identity: Identity): boolean {
+  const expected = Buffer.from(sessionMac(key, session.slice(0, 32), identity));
+  const given = Buffer.from(session.slice(32));
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /**
@@ -35,7 +61,7 @@ function newSessionId(): string {
 export class Session implements ClientSink {
   #state: State = "awaiting-hello";
   #identity: Identity | undefined;
-  readonly id = newSessionId();
+  #id = "";
   readonly #relays = new Map<string, Relay>();
   readonly #helloTimer: NodeJS.Timeout;
 
@@ -63,7 +89,7 @@ export class Session implements ClientSink {
 
   async #dispatch(message: ClientMessage): Promise<void> {
     if (this.#state === "closed") return;
-    if (message.type === "hello") return this.#hello(message.v, message.token);
+    if (message.type === "hello") return this.#hello(message);
     if (this.#state !== "open") {
       if (this.#state === "awaiting-hello") this.#closeWith("HELLO_REQUIRED", undefined);
       return;
@@ -82,7 +108,11 @@ export class Session implements ClientSink {
     }
   }
 
-  async #hello(version: number, token: string): Promise<void> {
+  get id(): string {
+    return this.#id;
+  }
+
+  async #hello({ v: version, token, resume }: Hello): Promise<void> {
     if (this.#state !== "awaiting-hello") {
       this.#sendError("BAD_FRAME", undefined, "hello was already received");
       return;
@@ -93,16 +123,61 @@ export class Session implements ClientSink {
       return;
     }
     this.#state = "authenticating";
+    let identity: Identity;
     try {
-      this.#identity = await this.deps.authenticator.verify(token);
+      identity = await this.deps.authenticator.verify(token);
     } catch (error) {
       const code = error instanceof SluiceError ? error.code : "AUTH_INVALID";
       this.#closeWith(code, error instanceof SluiceError ? error.message : undefined);
       return;
     }
     if (this.#state !== "authenticating") return;
+    this.#identity = identity;
+    if (resume && !ownsSession(this.deps.sessionKey, resume.session, identity)) {
+      this.#closeWith("RESUME_FAILED", "The session belongs to another tenant or subject, or does not exist");
+      return;
+    }
+    this.#id = resume?.session ?? newSessionId(this.deps.sessionKey, identity);
+    const attach = resume ? await this.#resume(identity, resume.requests) : [];
+    if (this.#state !== "authenticating") return;
     this.#state = "open";
-    this.sendText({ type: "welcome", v: PROTOCOL_VERSION, session: this.id, window: this.deps.window });
+    this.sendText({ type: "welcome", v: PROTOCOL_VERSION, session: this.#id, window: this.deps.window, ...(resume ? { resumed: true } : {}) });
+    for (const [relay, next] of attach) relay.attach(this, next, (finished) => this.#forget(finished));
+    for (const { id } of resume?.requests ?? []) {
+      if (!this.#relays.has(id)) this.#sendError("RESUME_FAILED", id, `Request "${id}" can no longer be resumed`);
+    }
+  }
+
+  /**
+   * Takes the session's requests back: from this edge's own detached session when the client
+   * reconnected here, else with fresh consumers. Returns the relays to attach after the welcome.
+   */
+  async #resume(identity: Identity, requests: readonly ResumeRequest[]): Promise<[Relay, number][]> {
+    const held = this.deps.registry.takeover(this.#id);
+    const attach: [Relay, number][] = [];
+    for (const { id, next } of requests) {
+      let relay = held.get(id);
+      held.delete(id);
+      if (!relay) {
+        const request: RequestMessage = { v: 1, key: requestKey(this.#id, id), id, session: this.#id, tenant: identity.tenant, subject: identity.subject, dataset: "", params: {}, format: "csv" };
+        relay = new Relay(this.deps, request, this, (finished) => this.#forget(finished));
+        try {
+          await relay.resume(next);
+        } catch (error) {
+          this.deps.logger.info({ err: error, request: request.key }, "request could not be resumed");
+          continue;
+        }
+      }
+      this.#relays.set(id, relay);
+      attach.push([relay, next]);
+    }
+    // Requests the client no longer asks for are of no use to anyone.
+    await Promise.allSettled([...held.values()].map((relay) => relay.abandon()));
+    return attach;
+  }
+
+  #forget(relay: Relay): void {
+    if (this.#relays.get(relay.id) === relay) this.#relays.delete(relay.id);
   }
 
   async #query(id: string, datasetName: string, params: RequestMessage["params"], format: RequestMessage["format"]): Promise<void> {
@@ -114,18 +189,16 @@ export class Session implements ClientSink {
     bindParams(dataset, params);
     const request: RequestMessage = {
       v: 1,
-      key: requestKey(this.id, id),
+      key: requestKey(this.#id, id),
       id,
-      session: this.id,
+      session: this.#id,
       tenant: identity.tenant,
       subject: identity.subject,
       dataset: datasetName,
       params,
       format,
     };
-    const relay = new Relay(this.deps, request, this, (finished) => {
-      if (this.#relays.get(finished.id) === finished) this.#relays.delete(finished.id);
-    });
+    const relay = new Relay(this.deps, request, this, (finished) => this.#forget(finished));
     this.#relays.set(id, relay);
     try {
       await relay.start();
@@ -146,7 +219,7 @@ export class Session implements ClientSink {
       this.#sendError(error.code, id, error.message);
       return;
     }
-    this.deps.logger.error({ err: error, session: this.id }, "unexpected failure handling a frame");
+    this.deps.logger.error({ err: error, session: this.#id }, "unexpected failure handling a frame");
     this.#sendError("INTERNAL", id, undefined);
   }
 
@@ -171,17 +244,24 @@ export class Session implements ClientSink {
     if (this.#state === "closed") return;
     this.#sendError(code, undefined, message);
     this.socket.close(ERROR_CODES[code].close ?? 1008, code);
-    void this.onClose();
+    void this.onClose(CLOSE_NORMAL);
   }
 
   /**
-   * The socket closed: every request of the session is stopped and its resources released.
-   * Resolves when that is done.
+   * The socket closed: the session's requests wait for the client to resume them for the grace
+   * period, and are stopped and released after it. Resolves once they are handed over.
    */
-  async onClose(): Promise<void> {
+  async onClose(code = CLOSE_ABNORMAL): Promise<void> {
     if (this.#state === "closed") return;
     this.#state = "closed";
     clearTimeout(this.#helloTimer);
-    await Promise.allSettled([...this.#relays.values()].map((relay) => relay.abandon()));
+    if (code === CLOSE_NORMAL || code === CLOSE_GOING_AWAY) {
+      // The client closed on purpose: nobody will resume these requests.
+      await Promise.allSettled([...this.#relays.values()].map((relay) => relay.abandon()));
+      return;
+    }
+    // The client may come back (here or to another edge) within the grace period.
+    await this.deps.registry.detach(this.#id, new Map(this.#relays));
+    this.#relays.clear();
   }
 }

@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import pg, { type Pool } from "pg";
 import Cursor from "pg-cursor";
 import { bindParams, type ParamConfig, type SluiceConfig, type WorkerSettings } from "@sluice/config";
-import { decodeResultHeader, type Names, type RequestMessage } from "@sluice/broker";
+import { decodeResultHeader, discardResult, type Names, type RequestMessage } from "@sluice/broker";
 import { SluiceError, type ErrorCode } from "@sluice/protocol";
 import type { Logger } from "@sluice/runtime";
 import { Chunker } from "./chunker.js";
@@ -52,6 +52,12 @@ export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg:
     return "completed";
   } catch (caught) {
     const error = translateDbError(caught);
+    if (publisher.idle) {
+      // No edge is reading the request any more (its client never came back): clean up here.
+      logger.info("request abandoned: no acks within the idle timeout");
+      await discardResult(deps.js, deps.jsm, deps.names, request.key, { marker: true }).catch(() => undefined);
+      return "cancelled";
+    }
     if (publisher.cancelled) {
       logger.info({ err: error.cause }, "request cancelled");
       return "cancelled";

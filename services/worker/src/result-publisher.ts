@@ -28,7 +28,7 @@ export class ResultPublisher {
   #signals = 0;
   #wake: (() => void) | undefined;
   #onCancel: (() => void) | undefined;
-  #state: "running" | "cancelled" | "closed" = "running";
+  #state: "running" | "cancelled" | "idle" | "closed" = "running";
   readonly #subscription: Subscription;
   readonly #subject: string;
 
@@ -47,6 +47,11 @@ export class ResultPublisher {
   /** Continues a subject another publisher wrote up to stream sequence `seq`. */
   resumeAfter(seq: number): void {
     this.#lastSubjectSeq = seq;
+  }
+
+  /** True when the client stopped acking for longer than the idle timeout. */
+  get idle(): boolean {
+    return this.#state === "idle";
   }
 
   get cancelled(): boolean {
@@ -89,6 +94,7 @@ export class ResultPublisher {
         }
         if (error.code !== WINDOW_FULL) throw error;
         if (Date.now() - idleSince > this.options.idleTimeoutMs) {
+          this.#state = "idle";
           throw new SluiceError("CANCELLED", "The client acknowledged nothing within the idle timeout", { cause: error });
         }
         if (this.#signals !== signalsBefore || (await this.#waitForFlow())) idleSince = Date.now();

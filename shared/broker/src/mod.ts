@@ -11,3 +11,4 @@ export {
   decodeResultHeader,
 } from "./messages.js";
 export type { RequestMessage, ResultKind, ResultHeader, FlowSignal } from "./messages.js";
+export { discardResult } from "./results.js";

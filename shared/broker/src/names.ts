@@ -15,6 +15,8 @@ export interface Names {
   requestSubject(key: string): string;
   resultSubject(key: string): string;
   flowSubject(key: string): string;
+  /** Edges announce here that a session resumed with them. */
+  takeoverSubject(session: string): string;
   relayConsumer(key: string, epoch: number): string;
 }
 
@@ -34,6 +36,7 @@ export function natsNames(prefix: string): Names {
     requestSubject: (key: string) => `${prefix}.req.${key}`,
     resultSubject: (key: string) => `${prefix}.res.${key}`,
     flowSubject: (key: string) => `${prefix}.flow.${key}`,
+    takeoverSubject: (session: string) => `${prefix}.session.${session}`,
     relayConsumer: (key: string, epoch: number) => `${prefix}_relay_${key.replace(".", "_")}_${epoch}`,
   });
 }

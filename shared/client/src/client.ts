@@ -1,18 +1,23 @@
 import { type Format, type ParamValue } from "@sluice/protocol";
 import { Handshake } from "./handshake.js";
 import type { QueryStream } from "./query-stream.js";
-import { Session } from "./session.js";
+import { Session, type Connector } from "./session.js";
 import { Socket, type WebSocketConstructor } from "./socket.js";
 
 export interface ConnectOptions {
-  /** Websocket URL of an edge, e.g. "ws://localhost:8080". */
-  url: string;
+  /** Websocket URL of an edge, e.g. "ws://localhost:8080"; several are tried in turn on reconnect. */
+  url: string | readonly string[];
   /** A JWT the edge accepts. */
   token: string;
   /** WebSocket constructor. Default globalThis.WebSocket; Node 20 has none, so pass `ws`'s. */
   WebSocket?: WebSocketConstructor;
   /** Time allowed to open the socket and receive the welcome. Default 10 000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * How long to keep reconnecting after a lost connection, resuming every running request where
+   * its app left off. Default 60 000 ms (the edges' default grace period); 0 disables.
+   */
+  reconnectTimeoutMs?: number;
 }
 
 export interface QueryOptions<F extends Format = "csv"> {
@@ -23,8 +28,8 @@ export interface QueryOptions<F extends Format = "csv"> {
 }
 
 /** Default connect options; a fresh object each call. */
-export function connectDefaults(): { connectTimeoutMs: number } {
-  return { connectTimeoutMs: 10_000 };
+export function connectDefaults(): { connectTimeoutMs: number; reconnectTimeoutMs: number } {
+  return { connectTimeoutMs: 10_000, reconnectTimeoutMs: 60_000 };
 }
 
 /**
@@ -33,12 +38,20 @@ export function connectDefaults(): { connectTimeoutMs: number } {
  * URL throws the WebSocket constructor's own error (a SyntaxError).
  */
 export async function connect(options: ConnectOptions): Promise<SluiceClient> {
-  const connectTimeoutMs = options.connectTimeoutMs ?? connectDefaults().connectTimeoutMs;
+  const defaults = connectDefaults();
+  const connectTimeoutMs = options.connectTimeoutMs ?? defaults.connectTimeoutMs;
   const WebSocket = options.WebSocket ?? globalWebSocket();
-  const handshake = new Handshake(options.token);
-  const socket = new Socket(new WebSocket(options.url), handshake);
-  const welcome = await handshake.run(socket, connectTimeoutMs);
-  return new SluiceClient(new Session(welcome, socket));
+  const urls = typeof options.url === "string" ? [options.url] : [...options.url];
+  if (urls.length === 0) throw new TypeError("connect() needs at least one url");
+  let attempt = 0;
+  const open: Connector = async (resume) => {
+    const url = urls[attempt++ % urls.length] as string;
+    const handshake = new Handshake(options.token, resume);
+    const socket = new Socket(new WebSocket(url), handshake);
+    return { socket, welcome: await handshake.run(socket, connectTimeoutMs) };
+  };
+  const { socket, welcome } = await open(undefined);
+  return new SluiceClient(new Session(welcome, socket, { reconnect: open, reconnectTimeoutMs: options.reconnectTimeoutMs ?? defaults.reconnectTimeoutMs }));
 }
 
 /** A connection to a Sluice edge, running any number of queries at once. */
@@ -59,7 +72,7 @@ export class SluiceClient {
     return this.#session.window;
   }
 
-  /** False once the connection has closed, from either side. */
+  /** False while reconnecting and once the connection has closed for good. */
   get connected(): boolean {
     return this.#session.state === "open";
   }

@@ -1,4 +1,4 @@
-import { PROTOCOL_VERSION, SluiceError, type ServerMessage, type Welcome } from "@sluice/protocol";
+import { PROTOCOL_VERSION, SluiceError, type Hello, type ServerMessage, type Welcome } from "@sluice/protocol";
 import type { Socket, SocketHandler } from "./socket.js";
 
 type HandshakeState = "opening" | "greeting" | "done";
@@ -9,14 +9,16 @@ type HandshakeState = "opening" | "greeting" | "done";
  */
 export class Handshake implements SocketHandler {
   readonly #token: string;
+  readonly #resume: Hello["resume"];
   #state: HandshakeState = "opening";
   #socket: Socket | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #resolve: (welcome: Welcome) => void = () => undefined;
   #reject: (error: SluiceError) => void = () => undefined;
 
-  constructor(token: string) {
+  constructor(token: string, resume?: Hello["resume"]) {
     this.#token = token;
+    this.#resume = resume;
   }
 
   /** Waits for the welcome on `socket` (which must have this handshake as its handler). */
@@ -31,7 +33,7 @@ export class Handshake implements SocketHandler {
 
   onOpen(): void {
     this.#state = "greeting";
-    this.#socket?.send({ type: "hello", v: PROTOCOL_VERSION, token: this.#token });
+    this.#socket?.send({ type: "hello", v: PROTOCOL_VERSION, token: this.#token, ...(this.#resume ? { resume: this.#resume } : {}) });
   }
 
   onMessage(message: ServerMessage): void {

@@ -4,7 +4,9 @@ import {
   type Ack,
   type Cancel,
   type Chunk,
+  type ClientMessage,
   type Format,
+  type Hello,
   type ParamValue,
   type ServerMessage,
   type Welcome,
@@ -12,7 +14,21 @@ import {
 import { QueryStream, type QueryLink } from "./query-stream.js";
 import type { Socket, SocketHandler } from "./socket.js";
 
-type SessionState = "open" | "closed";
+type SessionState = "open" | "reconnecting" | "closed";
+
+/** Opens a new socket and says hello, resuming a session when asked to. */
+export type Connector = (resume: Hello["resume"]) => Promise<{ socket: Socket; welcome: Welcome }>;
+
+export interface SessionOptions {
+  readonly reconnect: Connector;
+  /** How long to keep trying after the socket is lost; 0 never reconnects. */
+  readonly reconnectTimeoutMs: number;
+}
+
+/** Codes after which trying again cannot help. */
+const FINAL_CODES = new Set(["AUTH_INVALID", "AUTH_EXPIRED", "RESUME_FAILED", "UNSUPPORTED_VERSION", "HELLO_REQUIRED"]);
+const FIRST_RETRY_MS = 100;
+const LAST_RETRY_MS = 2_000;
 
 /**
  * A server session and the requests running in it. Kept apart from the socket it currently uses,
@@ -24,18 +40,26 @@ export class Session implements SocketHandler, QueryLink {
   /** Frames the server sends ahead of acks, per request. */
   readonly window: number;
 
-  readonly #socket: Socket;
+  #socket: Socket;
+  readonly #options: SessionOptions | undefined;
   readonly #queries = new Map<string, QueryStream>();
+  /** Per request, the highest seq received: frames sent again after a resume are dropped. */
+  readonly #received = new Map<string, number>();
+  /** Per request, the highest seq the app has consumed (acked or about to be). */
+  readonly #consumed = new Map<string, number>();
+  /** Queries and cancels waiting for the socket to come back. */
+  #pending: ClientMessage[] = [];
   #state: SessionState = "open";
   #nextId = 1;
   /** The last error frame without an id; it usually explains why the server then closes. */
   #serverError: SluiceError | undefined;
   #closeError: SluiceError | undefined;
 
-  constructor(welcome: Welcome, socket: Socket) {
+  constructor(welcome: Welcome, socket: Socket, options?: SessionOptions) {
     this.id = welcome.session;
     this.window = welcome.window;
     this.#socket = socket;
+    this.#options = options;
     socket.attach(this);
   }
 
@@ -58,21 +82,48 @@ export class Session implements SocketHandler, QueryLink {
       return query;
     }
     this.#queries.set(requestId, query);
-    this.#socket.send({ type: "query", id: requestId, dataset, params, format });
+    this.#deliver({ type: "query", id: requestId, dataset, params, format });
     return query;
   }
 
   /** Closes the socket; requests still running fail with SERVICE_UNAVAILABLE. */
   close(): void {
+    if (this.#state === "reconnecting") {
+      this.#fail(new SluiceError("SERVICE_UNAVAILABLE", "The connection closed: closed by the client"));
+      return;
+    }
+    this.#state = "closed";
     this.#socket.close();
   }
 
   send(message: Ack | Cancel): void {
-    this.#socket.send(message);
+    if (message.type === "ack") {
+      // An ack lost with the socket is not resent: the resume tells the edge what was consumed.
+      this.#consumed.set(message.id, Math.max(message.seq, this.#consumed.get(message.id) ?? -1));
+      this.#socket.send(message);
+      return;
+    }
+    this.#deliver(message);
+  }
+
+  #deliver(message: ClientMessage): void {
+    if (this.#state === "reconnecting") this.#pending.push(message);
+    else this.#socket.send(message);
   }
 
   release(query: QueryStream): void {
-    if (this.#queries.get(query.id) === query) this.#queries.delete(query.id);
+    if (this.#queries.get(query.id) !== query) return;
+    this.#queries.delete(query.id);
+    this.#received.delete(query.id);
+    this.#consumed.delete(query.id);
+  }
+
+  /** True for a frame seen before the socket was lost; records the frame otherwise. */
+  #seen(id: string, seq: number | undefined): boolean {
+    if (seq === undefined) return false;
+    if (seq <= (this.#received.get(id) ?? -1)) return true;
+    this.#received.set(id, seq);
+    return false;
   }
 
   onOpen(): void {
@@ -82,14 +133,14 @@ export class Session implements SocketHandler, QueryLink {
   onMessage(message: ServerMessage): void {
     switch (message.type) {
       case "meta":
-        this.#queries.get(message.id)?.handleMeta(message);
+        if (!this.#seen(message.id, message.seq)) this.#queries.get(message.id)?.handleMeta(message);
         return;
       case "end":
-        this.#queries.get(message.id)?.handleEnd(message);
+        if (!this.#seen(message.id, message.seq)) this.#queries.get(message.id)?.handleEnd(message);
         return;
       case "error":
         if (message.id === undefined) this.#serverError = new SluiceError(message.code, message.message);
-        else this.#queries.get(message.id)?.handleError(message);
+        else if (!this.#seen(message.id, message.seq)) this.#queries.get(message.id)?.handleError(message);
         return;
       case "welcome":
         return;
@@ -101,18 +152,62 @@ export class Session implements SocketHandler, QueryLink {
   }
 
   onChunk(chunk: Chunk): void {
-    this.#queries.get(chunk.id)?.handleChunk(chunk);
+    if (!this.#seen(chunk.id, chunk.seq)) this.#queries.get(chunk.id)?.handleChunk(chunk);
   }
 
   onClose(error: SluiceError): void {
-    this.#state = "closed";
     const server = this.#serverError;
-    this.#closeError = server
+    this.#serverError = undefined;
+    const closeError = server
       ? new SluiceError("SERVICE_UNAVAILABLE", `${error.message} after ${server.code}: ${server.message}`, { cause: server })
       : error;
+    // The server said why it closes, or it spoke nonsense: a reconnect would meet the same fate.
+    const final = server !== undefined || (error.cause instanceof SluiceError && error.cause.code === "BAD_FRAME");
+    if (this.#state === "open" && this.#options && this.#options.reconnectTimeoutMs > 0 && !final) {
+      this.#state = "reconnecting";
+      void this.#reconnect(this.#options, closeError);
+      return;
+    }
+    this.#fail(closeError);
+  }
+
+  /** Reconnects with backoff and resumes every running request where the app left off. */
+  async #reconnect(options: SessionOptions, lost: SluiceError): Promise<void> {
+    const deadline = Date.now() + options.reconnectTimeoutMs;
+    for (let delay = FIRST_RETRY_MS; this.#state === "reconnecting"; delay = Math.min(delay * 2, LAST_RETRY_MS)) {
+      const pendingIds = new Set(this.#pending.flatMap((m) => (m.type === "query" ? [m.id] : [])));
+      const requests = [...this.#queries.keys()]
+        .filter((id) => !pendingIds.has(id))
+        .map((id) => ({ id, next: (this.#consumed.get(id) ?? -1) + 1 }));
+      try {
+        const { socket } = await options.reconnect({ session: this.id, requests });
+        if (this.#state !== "reconnecting") {
+          socket.close();
+          return;
+        }
+        this.#socket = socket;
+        this.#state = "open";
+        socket.attach(this);
+        for (const message of this.#pending.splice(0)) socket.send(message);
+        return;
+      } catch (error) {
+        const code = error instanceof SluiceError ? error.code : "SERVICE_UNAVAILABLE";
+        if (FINAL_CODES.has(code) || Date.now() + delay > deadline) {
+          this.#fail(error instanceof SluiceError && FINAL_CODES.has(code) ? error : lost);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay * (0.75 + Math.random() / 2)));
+      }
+    }
+  }
+
+  #fail(error: SluiceError): void {
+    this.#state = "closed";
+    this.#closeError = error;
+    this.#pending = [];
     const running = [...this.#queries.values()];
     this.#queries.clear();
-    for (const query of running) query.handleConnectionLost(this.#closeError);
+    for (const query of running) query.handleConnectionLost(error);
   }
 
   #generateId(): string {

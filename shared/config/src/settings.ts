@@ -21,6 +21,7 @@ const edgeSchema = z.object({
   SLUICE_JWT_SECRET: z.string().min(16, "is required (at least 16 characters)"),
   SLUICE_MAX_FRAME_BYTES: positive.default(64 * 1024),
   SLUICE_HELLO_TIMEOUT_MS: positive.default(10_000),
+  SLUICE_RESUME_GRACE_MS: z.coerce.number().int().nonnegative().default(60_000),
 });
 
 const workerSchema = z.object({
@@ -53,6 +54,8 @@ export interface EdgeSettings extends CommonSettings {
   readonly jwtSecret: string;
   /** Largest inbound websocket frame. Default 64 KiB. */
   readonly maxFrameBytes: number;
+  /** Time a session's requests wait for their client to reconnect. Default 60 s; 0 disables. */
+  readonly resumeGraceMs: number;
   /** Time a socket may take to send hello. Default 10 s. */
   readonly helloTimeoutMs: number;
 }
@@ -99,6 +102,7 @@ export function edgeSettings(env: Env): EdgeSettings {
     jwtSecret: e.SLUICE_JWT_SECRET,
     maxFrameBytes: e.SLUICE_MAX_FRAME_BYTES,
     helloTimeoutMs: e.SLUICE_HELLO_TIMEOUT_MS,
+    resumeGraceMs: e.SLUICE_RESUME_GRACE_MS,
   });
 }
 

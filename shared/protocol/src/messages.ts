@@ -4,6 +4,8 @@ import { errorCodeList } from "./errors.js";
 /** Protocol version spoken by this library. */
 export const PROTOCOL_VERSION = 1;
 
+const seqSchema = z.number().int().nonnegative();
+
 /** Client-chosen request ids: short, and safe inside NATS subject and consumer names. */
 export const requestIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "1-64 characters of A-Z a-z 0-9 _ -");
 
@@ -14,12 +16,20 @@ export type Format = z.infer<typeof formatSchema>;
 export const paramValueSchema = z.union([z.string().max(65_536), z.number(), z.boolean(), z.null()]);
 export type ParamValue = z.infer<typeof paramValueSchema>;
 
-const seqSchema = z.number().int().nonnegative();
+/** A request to continue after a reconnect: `next` is the first seq the client has not consumed. */
+export const resumeRequestSchema = z.strictObject({ id: requestIdSchema, next: seqSchema });
 
 export const helloSchema = z.strictObject({
   type: z.literal("hello"),
   v: z.number().int(),
   token: z.string().min(1).max(16_384),
+  /** Present when a client reconnects to continue its session's requests. */
+  resume: z
+    .strictObject({
+      session: z.string().regex(/^[0-9a-f]{48}$/),
+      requests: z.array(resumeRequestSchema).max(1000),
+    })
+    .optional(),
 });
 
 export const querySchema = z.strictObject({
@@ -36,6 +46,7 @@ export const cancelSchema = z.strictObject({ type: z.literal("cancel"), id: requ
 export const clientMessageSchema = z.discriminatedUnion("type", [helloSchema, querySchema, ackSchema, cancelSchema]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type Hello = z.infer<typeof helloSchema>;
+export type ResumeRequest = z.infer<typeof resumeRequestSchema>;
 export type Query = z.input<typeof querySchema>;
 export type Ack = z.infer<typeof ackSchema>;
 export type Cancel = z.infer<typeof cancelSchema>;
@@ -48,6 +59,8 @@ export const welcomeSchema = z.strictObject({
   v: z.number().int(),
   session: z.string(),
   window: z.number().int().positive(),
+  /** True when the hello resumed an earlier session. */
+  resumed: z.boolean().optional(),
 });
 
 export const metaSchema = z.strictObject({

@@ -15,6 +15,7 @@ export type {
   ParamValue,
   ClientMessage,
   Hello,
+  ResumeRequest,
   Query,
   Ack,
   Cancel,
