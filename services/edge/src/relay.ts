@@ -146,7 +146,7 @@ export class Relay {
     }
     if (this.#unacked.has(header.seq)) return; // a redelivery of a frame the client still holds
     if (header.seq < this.#skipBelow && header.kind !== "error") {
-      msg.ack(); // consumed by the client before it resumed
+      void this.#consumed(msg); // consumed by the client before it resumed
       return;
     }
     this.#unacked.set(header.seq, msg);
@@ -199,7 +199,7 @@ export class Relay {
       if (!header) continue;
       if (seq < next && header.kind !== "error") {
         this.#unacked.delete(seq);
-        msg.ack();
+        void this.#consumed(msg);
       } else {
         this.#send(sink, header, msg);
       }
@@ -220,8 +220,16 @@ export class Relay {
   /** The client consumed `seq`: ack it to JetStream, drop what is behind it, and open the window. */
   async ack(seq: number): Promise<void> {
     const msg = this.#unacked.get(seq);
-    if (!msg) throw new SluiceError("UNKNOWN_REQUEST", `Request "${this.request.id}" has no unacked frame ${seq}`);
+    if (!msg) {
+      // After a resume a client may ack a frame this edge has not read back yet: it is consumed.
+      this.#skipBelow = Math.max(this.#skipBelow, seq + 1);
+      return;
+    }
     this.#unacked.delete(seq);
+    await this.#consumed(msg);
+  }
+
+  async #consumed(msg: JsMsg): Promise<void> {
     msg.ack();
     const kind = decodeResultHeader(msg.headers)?.kind;
     if (kind === "end" || kind === "error") {

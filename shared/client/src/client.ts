@@ -44,13 +44,13 @@ export async function connect(options: ConnectOptions): Promise<SluiceClient> {
   const urls = typeof options.url === "string" ? [options.url] : [...options.url];
   if (urls.length === 0) throw new TypeError("connect() needs at least one url");
   let attempt = 0;
-  const open: Connector = async (resume) => {
+  const open: Connector = async (resume, adopt) => {
     const url = urls[attempt++ % urls.length] as string;
-    const handshake = new Handshake(options.token, resume);
+    const handshake = new Handshake(options.token, resume, adopt);
     const socket = new Socket(new WebSocket(url), handshake);
     return { socket, welcome: await handshake.run(socket, connectTimeoutMs) };
   };
-  const { socket, welcome } = await open(undefined);
+  const { socket, welcome } = await open(undefined, undefined);
   return new SluiceClient(new Session(welcome, socket, { reconnect: open, reconnectTimeoutMs: options.reconnectTimeoutMs ?? defaults.reconnectTimeoutMs }));
 }
 

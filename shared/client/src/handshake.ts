@@ -16,9 +16,16 @@ export class Handshake implements SocketHandler {
   #resolve: (welcome: Welcome) => void = () => undefined;
   #reject: (error: SluiceError) => void = () => undefined;
 
-  constructor(token: string, resume?: Hello["resume"]) {
+  readonly #adopt: ((socket: Socket) => void) | undefined;
+
+  /**
+   * `adopt` takes the socket over synchronously on welcome, so frames the server sends right
+   * behind its welcome (a resumed request's) reach their new handler.
+   */
+  constructor(token: string, resume?: Hello["resume"], adopt?: (socket: Socket) => void) {
     this.#token = token;
     this.#resume = resume;
+    this.#adopt = adopt;
   }
 
   /** Waits for the welcome on `socket` (which must have this handshake as its handler). */
@@ -40,7 +47,10 @@ export class Handshake implements SocketHandler {
     if (this.#state !== "greeting") return;
     switch (message.type) {
       case "welcome":
-        if (message.v === PROTOCOL_VERSION) this.#settle(message);
+        if (message.v === PROTOCOL_VERSION) {
+          if (this.#socket) this.#adopt?.(this.#socket);
+          this.#settle(message);
+        }
         else this.#fail(new SluiceError("UNSUPPORTED_VERSION", `The server speaks protocol version ${message.v}`));
         return;
       case "error":

@@ -17,7 +17,10 @@ import type { Socket, SocketHandler } from "./socket.js";
 type SessionState = "open" | "reconnecting" | "closed";
 
 /** Opens a new socket and says hello, resuming a session when asked to. */
-export type Connector = (resume: Hello["resume"]) => Promise<{ socket: Socket; welcome: Welcome }>;
+export type Connector = (
+  resume: Hello["resume"],
+  adopt: ((socket: Socket) => void) | undefined,
+) => Promise<{ socket: Socket; welcome: Welcome }>;
 
 export interface SessionOptions {
   readonly reconnect: Connector;
@@ -97,12 +100,8 @@ export class Session implements SocketHandler, QueryLink {
   }
 
   send(message: Ack | Cancel): void {
-    if (message.type === "ack") {
-      // An ack lost with the socket is not resent: the resume tells the edge what was consumed.
-      this.#consumed.set(message.id, Math.max(message.seq, this.#consumed.get(message.id) ?? -1));
-      this.#socket.send(message);
-      return;
-    }
+    if (message.type === "ack") this.#consumed.set(message.id, Math.max(message.seq, this.#consumed.get(message.id) ?? -1));
+    // Acks made while reconnecting follow the resume: the edge counts them as consumed.
     this.#deliver(message);
   }
 
@@ -180,16 +179,8 @@ export class Session implements SocketHandler, QueryLink {
         .filter((id) => !pendingIds.has(id))
         .map((id) => ({ id, next: (this.#consumed.get(id) ?? -1) + 1 }));
       try {
-        const { socket } = await options.reconnect({ session: this.id, requests });
-        if (this.#state !== "reconnecting") {
-          socket.close();
-          return;
-        }
-        this.#socket = socket;
-        this.#state = "open";
-        socket.attach(this);
-        for (const message of this.#pending.splice(0)) socket.send(message);
-        return;
+        await options.reconnect({ session: this.id, requests }, (socket) => this.#adopt(socket));
+        if ((this.#state as SessionState) === "open") return;
       } catch (error) {
         const code = error instanceof SluiceError ? error.code : "SERVICE_UNAVAILABLE";
         if (FINAL_CODES.has(code) || Date.now() + delay > deadline) {
@@ -199,6 +190,18 @@ export class Session implements SocketHandler, QueryLink {
         await new Promise((resolve) => setTimeout(resolve, delay * (0.75 + Math.random() / 2)));
       }
     }
+  }
+
+  /** Moves the session to a socket that has just been welcomed back. */
+  #adopt(socket: Socket): void {
+    if (this.#state !== "reconnecting") {
+      socket.close();
+      return;
+    }
+    this.#socket = socket;
+    this.#state = "open";
+    socket.attach(this);
+    for (const message of this.#pending.splice(0)) socket.send(message);
   }
 
   #fail(error: SluiceError): void {

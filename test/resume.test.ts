@@ -1,0 +1,154 @@
+import { createServer, type Server, type Socket as NetSocket, connect as netConnect } from "node:net";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { WebSocket } from "ws";
+import { connect } from "@sluice/client";
+import { gridTableSql } from "@sluice/devstack";
+import { csvHeader } from "@sluice/protocol";
+import { useTestStack } from "./fixtures/stack.js";
+
+/**
+ * A client whose connection drops, or whose edge stops or dies, reconnects by itself and every
+ * running request continues where its app left off: the result is byte for byte COPY's.
+ */
+
+const TENANT = "acme";
+const ROWS = 6_000;
+const GRID_SQL = "SELECT * FROM grid WHERE id > coalesce($1::int8, 0) ORDER BY id";
+const GRACE_MS = 3_000;
+
+const stack = useTestStack({
+  edges: 3,
+  workers: 1,
+  // Small chunks and window: the stream is long and the worker is always waiting on the client.
+  env: { SLUICE_WINDOW: "4", SLUICE_CHUNK_BYTES: "16384", SLUICE_RESUME_GRACE_MS: String(GRACE_MS) },
+  datasets: { grid: { sql: GRID_SQL, params: [{ name: "after", type: "int8" }], key: "id" } },
+  setup: async (db) => {
+    await db.query("CREATE SCHEMA acme; SET search_path TO acme");
+    await db.query(gridTableSql(ROWS, 3));
+    await db.query("ANALYZE grid");
+  },
+});
+
+/** A TCP proxy to an edge whose connections the test can cut, as a network failure would. */
+class CuttableProxy {
+  readonly #sockets = new Set<NetSocket>();
+  readonly #server: Server;
+  port = 0;
+
+  constructor(target: number) {
+    this.#server = createServer((inbound) => {
+      const outbound = netConnect(target, "127.0.0.1");
+      for (const s of [inbound, outbound]) {
+        this.#sockets.add(s);
+        s.on("error", () => undefined);
+        s.on("close", () => this.#sockets.delete(s));
+      }
+      inbound.pipe(outbound).pipe(inbound);
+    });
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.listen(0, "127.0.0.1", resolve));
+    const address = this.#server.address();
+    this.port = typeof address === "object" && address ? address.port : 0;
+  }
+
+  /** Destroys every connection without a close frame: the client sees 1006. */
+  cut(): void {
+    for (const s of this.#sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+const portOf = (url: string): number => Number(new URL(url).port);
+
+let expected: Buffer;
+beforeAll(async () => {
+  expected = await stack().copyCsv(TENANT, GRID_SQL, [null]);
+});
+
+/**
+ * Exports the grid through `urls`, calling `disrupt` once `afterChunks` chunks were consumed.
+ * Returns the CSV and the longest pause between two chunks (the time to resume).
+ */
+async function exportWith(urls: string[], afterChunks: number, disrupt: () => void | Promise<void>): Promise<{ csv: Buffer; pauseMs: number }> {
+  const client = await connect({ url: urls, token: await stack().token(TENANT), WebSocket });
+  try {
+    const stream = client.query("grid", {}, { format: "csv" });
+    const parts: Uint8Array[] = [Buffer.from(csvHeader((await stream.meta).columns.map((c) => c.name)))];
+    let chunks = 0;
+    let last = performance.now();
+    let pauseMs = 0;
+    for await (const chunk of stream) {
+      const now = performance.now();
+      pauseMs = Math.max(pauseMs, now - last);
+      parts.push(chunk.data);
+      if (++chunks === afterChunks) await disrupt();
+      last = performance.now();
+    }
+    expect(chunks).toBeGreaterThan(afterChunks);
+    return { csv: Buffer.concat(parts), pauseMs };
+  } finally {
+    client.close();
+  }
+}
+
+describe("resume", () => {
+  const proxies: CuttableProxy[] = [];
+  afterAll(async () => {
+    await Promise.all(proxies.map((p) => p.close()));
+  });
+
+  test("drop - a connection cut mid-stream resumes on the same edge and the result is COPY's", async () => {
+    const s = stack();
+    const proxy = new CuttableProxy(portOf(s.urls[0] ?? ""));
+    proxies.push(proxy);
+    await proxy.listen();
+    const { csv, pauseMs } = await exportWith([`ws://127.0.0.1:${proxy.port}`, s.urls[0] ?? ""], 20, () => proxy.cut());
+    console.info(`resume after a dropped connection: ${pauseMs.toFixed(0)} ms`);
+    expect(csv.equals(expected)).toBe(true);
+  });
+
+  test("edge SIGTERM - the client moves to another edge and loses nothing", async () => {
+    const s = stack();
+    const { csv, pauseMs } = await exportWith([s.urls[0] ?? "", s.urls[1] ?? ""], 20, async () => {
+      await s.edges[0]?.stop("SIGTERM");
+    });
+    console.info(`resume after edge SIGTERM: ${pauseMs.toFixed(0)} ms`);
+    expect(csv.equals(expected)).toBe(true);
+  });
+
+  test("edge SIGKILL - the client resumes on another edge and loses nothing", async () => {
+    const s = stack();
+    const { csv, pauseMs } = await exportWith([s.urls[1] ?? "", s.urls[2] ?? ""], 20, () => s.edges[1]?.kill());
+    console.info(`resume after edge SIGKILL: ${pauseMs.toFixed(0)} ms`);
+    expect(csv.equals(expected)).toBe(true);
+  });
+
+  test("beyond the grace period - a client that never returns has its request stopped and cleaned up", async () => {
+    const s = stack();
+    const proxy = new CuttableProxy(portOf(s.urls[2] ?? ""));
+    proxies.push(proxy);
+    await proxy.listen();
+    const client = await connect({ url: `ws://127.0.0.1:${proxy.port}`, token: await s.token(TENANT), WebSocket, reconnectTimeoutMs: 0 });
+    const stream = client.query("grid");
+    const chunks = stream[Symbol.asyncIterator]();
+    for (let i = 0; i < 3; i++) await chunks.next();
+    expect((await s.workerBackends()).filter((b) => b.state !== "idle")).toHaveLength(1);
+    proxy.cut();
+    await expect(stream.result).rejects.toMatchObject({ code: "SERVICE_UNAVAILABLE" });
+    // Within the grace period the request waits for its client…
+    await new Promise((resolve) => setTimeout(resolve, GRACE_MS / 2));
+    expect((await s.workerBackends()).filter((b) => b.state !== "idle")).toHaveLength(1);
+    // …and after it, it is stopped: the connection is returned and the subject purged.
+    const deadline = Date.now() + GRACE_MS + 5_000;
+    while (Date.now() < deadline && (await s.workerBackends()).some((b) => b.state !== "idle")) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect((await s.workerBackends()).filter((b) => b.state !== "idle")).toEqual([]);
+  });
+});
