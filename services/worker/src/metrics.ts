@@ -9,6 +9,7 @@ export interface WorkerMetrics {
   readonly bytes: Counter;
   readonly errors: Counter<"code">;
   readonly firstChunkSeconds: Histogram;
+  readonly recoveries: Counter;
 }
 
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
@@ -20,6 +21,7 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
     chunks: new Counter({ name: "sluice_worker_chunks_total", help: "Chunks published", registers }),
     bytes: new Counter({ name: "sluice_worker_chunk_bytes_total", help: "Chunk payload bytes published", registers }),
     errors: new Counter({ name: "sluice_worker_errors_total", help: "Requests failed, by error code", labelNames: ["code"], registers }),
+    recoveries: new Counter({ name: "sluice_worker_recoveries_total", help: "Requests continued after their worker stopped", registers }),
     firstChunkSeconds: new Histogram({
       name: "sluice_worker_first_chunk_seconds",
       help: "Time from lease request to first chunk stored",

@@ -6,7 +6,7 @@ import { bindParams, type ParamConfig, type SluiceConfig, type WorkerSettings } 
 import { decodeResultHeader, discardResult, type Names, type RequestMessage } from "@sluice/broker";
 import { SluiceError, type ErrorCode } from "@sluice/protocol";
 import type { Logger } from "@sluice/runtime";
-import { Chunker } from "./chunker.js";
+import { Chunker, type FullChunk } from "./chunker.js";
 import { translateDbError } from "./db-errors.js";
 import { Lease } from "./lease.js";
 import { ResultPublisher } from "./result-publisher.js";
@@ -39,15 +39,16 @@ const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value
 /** Runs one request from lease to release and reports how it ended. */
 export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg: JsMsg): Promise<Outcome> {
   const logger = deps.logger.child({ request: request.key, tenant: request.tenant, dataset: request.dataset });
-  if (msg.info.deliveryCount > 1) return finishAbandoned(deps, request, logger);
   const publisher = new ResultPublisher(deps.nc, deps.js, deps.names, {
     key: request.key,
     idleTimeoutMs: deps.settings.idleTimeoutMs,
   });
-  let seq = 0;
+  const progress = startProgress();
   try {
-    const summary = await stream(deps, request, publisher, () => seq++);
-    await publisher.publish("end", seq, 0, json(summary));
+    if (msg.info.deliveryCount > 1 && (await recover(deps, request, publisher, progress, logger)) === "finished") return "completed";
+    await stream(deps, request, publisher, progress);
+    const summary = { rows: progress.rows, chunks: progress.chunks, bytes: progress.bytes };
+    await publisher.publish({ kind: "end", seq: progress.seq, rows: 0 }, json(summary));
     logger.info(summary, "request completed");
     return "completed";
   } catch (caught) {
@@ -64,20 +65,53 @@ export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg:
     }
     logger.warn({ code: error.code, err: error.cause ?? error }, "request failed");
     deps.metrics.errors.inc({ code: error.code });
-    await publishError(publisher, seq, error.code, error.message, logger);
+    await publishError(publisher, progress.seq, error.code, error.message, logger);
     return error.code === "CANCELLED" ? "cancelled" : "failed";
   } finally {
     publisher.close();
   }
 }
 
-interface Summary {
+/** Where a request's results stand: what its next message continues from. */
+interface Progress {
+  /** Seq of the next message. */
+  seq: number;
   rows: number;
   chunks: number;
   bytes: number;
+  /** Key of the last row published, for a keyset continuation. */
+  lastKey: string | undefined;
 }
 
-async function stream(deps: RunnerDeps, request: RequestMessage, publisher: ResultPublisher, nextSeq: () => number): Promise<Summary> {
+function startProgress(): Progress {
+  return { seq: 0, rows: 0, chunks: 0, bytes: 0, lastKey: undefined };
+}
+
+/**
+ * The request was delivered again: the worker that held it stopped. Continues after its last
+ * published message: from the start when it published nothing, after the last chunk's key when
+ * the dataset has one (a fresh snapshot), else WORKER_LOST. Its publisher, if it comes back, is
+ * fenced off by the subject's new last sequence.
+ */
+async function recover(deps: RunnerDeps, request: RequestMessage, publisher: ResultPublisher, progress: Progress, logger: Logger): Promise<"finished" | "continue"> {
+  const subject = deps.names.resultSubject(request.key);
+  const last = await deps.jsm.streams.getMessage(deps.names.resultStream, { last_by_subj: subject }).catch(() => null);
+  const header = last ? decodeResultHeader(last.header) : undefined;
+  if (!last || !header) return "continue";
+  if (header.kind === "end" || header.kind === "error") return "finished";
+  publisher.resumeAfter(last.seq);
+  progress.seq = header.seq + 1;
+  if (header.kind === "meta") return "continue";
+  if (header.lastKey === undefined || header.totalRows === undefined || header.totalBytes === undefined) {
+    throw new SluiceError("WORKER_LOST", "The worker running the request stopped and the dataset has no key to continue from");
+  }
+  Object.assign(progress, { rows: header.totalRows, chunks: header.seq, bytes: header.totalBytes, lastKey: header.lastKey });
+  logger.warn({ after: header.lastKey, chunks: header.seq }, "continuing a request after its worker stopped");
+  deps.metrics.recoveries.inc();
+  return "continue";
+}
+
+async function stream(deps: RunnerDeps, request: RequestMessage, publisher: ResultPublisher, progress: Progress): Promise<void> {
   const dataset = deps.config.datasets[request.dataset];
   if (!dataset) throw new SluiceError("UNKNOWN_DATASET");
   const values = bindParams(dataset, request.params);
@@ -92,10 +126,17 @@ async function stream(deps: RunnerDeps, request: RequestMessage, publisher: Resu
   try {
     await checkParams(lease, dataset.params, values);
     const columns = await describe(lease, dataset.sql, values);
-    await publisher.publish("meta", nextSeq(), 0, json({ format: request.format, columns: columns.map(({ name, type }) => ({ name, type })) }));
-    const cursor = lease.client.query(new Cursor(encodedQuery(dataset.sql, columns, request.format), values, { rowMode: "array" }));
+    if (progress.seq === 0) {
+      const meta = { format: request.format, columns: columns.map(({ name, type }) => ({ name, type })) };
+      await publisher.publish({ kind: "meta", seq: progress.seq++, rows: 0 }, json(meta));
+    }
+    const keyIndex = dataset.key === undefined ? -1 : columns.findIndex((c) => c.name === dataset.key);
+    if (progress.lastKey !== undefined && keyIndex < 0) throw new SluiceError("WORKER_LOST");
+    const key = keyIndex < 0 ? undefined : { index: keyIndex, ...(progress.lastKey === undefined ? {} : { afterParam: values.length + 1 }) };
+    const bound = progress.lastKey === undefined ? values : [...values, progress.lastKey];
+    const cursor = lease.client.query(new Cursor(encodedQuery(dataset.sql, columns, request.format, key), bound, { rowMode: "array" }));
     try {
-      return await pump(deps, cursor, publisher, nextSeq, started);
+      await pump(deps, cursor, publisher, progress, started);
     } finally {
       await cursor.close().catch(() => undefined);
     }
@@ -153,15 +194,20 @@ async function describe(lease: Lease, sql: string, values: (string | null)[]): P
 }
 
 /** Reads the cursor only as fast as the client's window lets chunks be published. */
-async function pump(deps: RunnerDeps, cursor: Cursor<unknown[]>, publisher: ResultPublisher, nextSeq: () => number, started: number): Promise<Summary> {
+async function pump(deps: RunnerDeps, cursor: Cursor<unknown[]>, publisher: ResultPublisher, progress: Progress, started: number): Promise<void> {
   const chunker = new Chunker(deps.settings.chunkBytes);
-  const summary: Summary = { rows: 0, chunks: 0, bytes: 0 };
-  const publish = async (chunk: { data: Uint8Array; rows: number }): Promise<void> => {
-    await publisher.publish("chunk", nextSeq(), chunk.rows, chunk.data);
-    if (summary.chunks === 0) deps.metrics.firstChunkSeconds.observe((performance.now() - started) / 1000);
-    summary.chunks++;
-    summary.rows += chunk.rows;
-    summary.bytes += chunk.data.length;
+  const publish = async (chunk: FullChunk): Promise<void> => {
+    const header = {
+      kind: "chunk" as const,
+      seq: progress.seq,
+      rows: chunk.rows,
+      totalRows: progress.rows + chunk.rows,
+      totalBytes: progress.bytes + chunk.data.length,
+      ...(chunk.lastKey === undefined ? {} : { lastKey: chunk.lastKey }),
+    };
+    await publisher.publish(header, chunk.data);
+    if (progress.chunks === 0) deps.metrics.firstChunkSeconds.observe((performance.now() - started) / 1000);
+    Object.assign(progress, { seq: progress.seq + 1, chunks: progress.chunks + 1, rows: header.totalRows, bytes: header.totalBytes, lastKey: chunk.lastKey });
     deps.metrics.chunks.inc();
     deps.metrics.bytes.inc(chunk.data.length);
   };
@@ -169,59 +215,38 @@ async function pump(deps: RunnerDeps, cursor: Cursor<unknown[]>, publisher: Resu
   // while chunks travel: one batch in hand, one in flight, never more.
   let rowsPerRead = FIRST_READ_ROWS;
   let reading: Promise<unknown[][]> | undefined = cursor.read(rowsPerRead);
+  const pumpReads = async (): Promise<void> => {
+    while (reading) {
+      const rows = (await reading) as (string | null)[][];
+      let readBytes = 0;
+      for (const row of rows) readBytes += (row[0]?.length ?? 0) + 1;
+      const exhausted = rows.length < rowsPerRead;
+      if (!exhausted) {
+        const averageRow = Math.max(1, readBytes / Math.max(1, rows.length));
+        rowsPerRead = Math.max(1, Math.min(MAX_ROWS_PER_READ, Math.ceil(deps.settings.chunkBytes / averageRow)));
+      }
+      reading = exhausted ? undefined : cursor.read(rowsPerRead);
+      for (const row of rows) {
+        const full = chunker.add(row[0] ?? "", row[1] ?? undefined);
+        if (full) await publish(full);
+        if (publisher.cancelled) throw new SluiceError("CANCELLED");
+      }
+    }
+  };
   try {
     await pumpReads();
   } catch (error) {
     await reading?.catch(() => undefined); // the cursor must be idle before it is closed
     throw error;
   }
-  async function pumpReads(): Promise<void> {
-  while (reading) {
-    const rows = (await reading) as string[][];
-    let readBytes = 0;
-    for (const row of rows) readBytes += (row[0]?.length ?? 0) + 1;
-    const exhausted = rows.length < rowsPerRead;
-    if (!exhausted) {
-      const averageRow = Math.max(1, readBytes / Math.max(1, rows.length));
-      rowsPerRead = Math.max(1, Math.min(MAX_ROWS_PER_READ, Math.ceil(deps.settings.chunkBytes / averageRow)));
-    }
-    reading = exhausted ? undefined : cursor.read(rowsPerRead);
-    for (const row of rows) {
-      const full = chunker.add(row[0] ?? "");
-      if (full) await publish(full);
-      if (publisher.cancelled) throw new SluiceError("CANCELLED");
-    }
-  }
-  }
   const last = chunker.take();
   if (last) await publish(last);
-  return summary;
 }
 
 async function publishError(publisher: ResultPublisher, seq: number, code: ErrorCode, message: string, logger: Logger): Promise<void> {
   try {
-    await publisher.publish("error", seq, 0, json({ code, message }));
+    await publisher.publish({ kind: "error", seq, rows: 0 }, json({ code, message }));
   } catch (error) {
     logger.warn({ err: error }, "could not publish the request's error");
-  }
-}
-
-/**
- * A request delivered again: the worker that held it stopped. If it had finished, there is nothing
- * to do; otherwise the client gets WORKER_LOST after whatever was already published.
- */
-async function finishAbandoned(deps: RunnerDeps, request: RequestMessage, logger: Logger): Promise<Outcome> {
-  const subject = deps.names.resultSubject(request.key);
-  const last = await deps.jsm.streams.getMessage(deps.names.resultStream, { last_by_subj: subject }).catch(() => null);
-  const header = last ? decodeResultHeader(last.header) : undefined;
-  if (header && (header.kind === "end" || header.kind === "error")) return "completed";
-  const publisher = new ResultPublisher(deps.nc, deps.js, deps.names, { key: request.key, idleTimeoutMs: deps.settings.idleTimeoutMs });
-  try {
-    publisher.resumeAfter(last?.seq ?? 0);
-    await publishError(publisher, header ? header.seq + 1 : 0, "WORKER_LOST", new SluiceError("WORKER_LOST").message, logger);
-    logger.warn("request abandoned by a stopped worker");
-    return "failed";
-  } finally {
-    publisher.close();
   }
 }

@@ -1,6 +1,6 @@
 import { JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { encodeResultHeader, type FlowSignal, type Names, type ResultKind } from "@sluice/broker";
+import { encodeResultHeader, type FlowSignal, type Names, type ResultHeader } from "@sluice/broker";
 import { SluiceError } from "@sluice/protocol";
 
 /** JetStream error codes the publisher acts on. */
@@ -73,15 +73,15 @@ export class ResultPublisher {
   }
 
   /** Publishes one message; resolves once the stream has stored it. */
-  async publish(kind: ResultKind, seq: number, rows: number, data: Uint8Array): Promise<void> {
+  async publish(header: ResultHeader, data: Uint8Array): Promise<void> {
     let idleSince = Date.now();
     for (;;) {
       if (this.#state === "cancelled") throw new SluiceError("CANCELLED");
       const signalsBefore = this.#signals;
       try {
         const ack = await this.js.publish(this.#subject, data, {
-          headers: encodeResultHeader({ kind, seq, rows }),
-          msgID: `${this.options.key}:${seq}`,
+          headers: encodeResultHeader(header),
+          msgID: `${this.options.key}:${header.seq}`,
           expect: { lastSubjectSequence: this.#lastSubjectSeq },
         });
         this.#lastSubjectSeq = ack.seq;

@@ -111,11 +111,21 @@ function jsonLine(columns: readonly ColumnInfo[]): string {
  * plus, when `keyIndex` is given, that column as text (the keyset position of the row).
  * The dataset's columns are renamed positionally (c1, c2, …) so any names, even duplicates, work.
  */
-export function encodedQuery(sql: string, columns: readonly ColumnInfo[], format: Format, keyIndex?: number): string {
+export interface KeyColumn {
+  /** Position of the key among the columns. */
+  readonly index: number;
+  /** `$n` holding the last key already sent: only rows after it are read (keyset continuation). */
+  readonly afterParam?: number;
+}
+
+export function encodedQuery(sql: string, columns: readonly ColumnInfo[], format: Format, key?: KeyColumn): string {
   const line = format === "csv" ? csvLine(columns) : jsonLine(columns);
-  const key = keyIndex === undefined ? "" : `, s.c${keyIndex + 1}::text`;
   const aliases = columns.map((_, i) => `c${i + 1}`).join(", ");
-  return `SELECT ${line}${key} FROM (${sql}\n) AS s(${aliases})`;
+  if (key === undefined) return `SELECT ${line} FROM (${sql}\n) AS s(${aliases})`;
+  const ref = `s.c${key.index + 1}`;
+  const type = columns[key.index]?.type ?? "text";
+  const after = key.afterParam === undefined ? "" : ` WHERE ${ref} > $${key.afterParam}::${type} ORDER BY ${ref}`;
+  return `SELECT ${line}, ${ref}::text FROM (${sql}\n) AS s(${aliases})${after}`;
 }
 
 /** Query that returns the dataset's columns without running it to completion. */

@@ -1,5 +1,5 @@
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
-import { requestMessageSchema, REQUEST_ACK_WAIT_MS } from "@sluice/broker";
+import { requestMessageSchema } from "@sluice/broker";
 import { runRequest, type RunnerDeps } from "./request-runner.js";
 
 /** Pull timeout: how long one pull waits for a request before asking again. */
@@ -79,7 +79,7 @@ export class Worker {
       return;
     }
     // Tell JetStream the request is in hand while it runs, so it is not given to another worker.
-    const heartbeat = setInterval(() => msg.working(), REQUEST_ACK_WAIT_MS / 3);
+    const heartbeat = setInterval(() => msg.working(), this.deps.settings.requestLeaseMs / 3);
     try {
       const outcome = await runRequest(this.deps, parsed.data, msg);
       this.deps.metrics.requests.inc({ outcome });

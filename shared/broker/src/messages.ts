@@ -31,11 +31,20 @@ export const HEADER_KIND = "Sluice-Kind";
 export const HEADER_SEQ = "Sluice-Seq";
 export const HEADER_ROWS = "Sluice-Rows";
 
+export const HEADER_TOTAL_ROWS = "Sluice-Total-Rows";
+export const HEADER_TOTAL_BYTES = "Sluice-Total-Bytes";
+export const HEADER_LAST_KEY = "Sluice-Last-Key";
+
 export interface ResultHeader {
   kind: ResultKind;
   /** 0 for meta, then 1, 2, … for chunks, and the next number for end or error. */
   seq: number;
   rows: number;
+  /** On chunks: rows and payload bytes of the request so far, this chunk included. */
+  totalRows?: number;
+  totalBytes?: number;
+  /** On chunks of a dataset with a key: the key of the chunk's last row, as text. */
+  lastKey?: string;
 }
 
 export function encodeResultHeader(header: ResultHeader): MsgHdrs {
@@ -43,6 +52,10 @@ export function encodeResultHeader(header: ResultHeader): MsgHdrs {
   h.set(HEADER_KIND, header.kind);
   h.set(HEADER_SEQ, String(header.seq));
   h.set(HEADER_ROWS, String(header.rows));
+  if (header.totalRows !== undefined) h.set(HEADER_TOTAL_ROWS, String(header.totalRows));
+  if (header.totalBytes !== undefined) h.set(HEADER_TOTAL_BYTES, String(header.totalBytes));
+  // Header values are one line; keys travel JSON-encoded so any text survives.
+  if (header.lastKey !== undefined) h.set(HEADER_LAST_KEY, JSON.stringify(header.lastKey));
   return h;
 }
 
@@ -55,7 +68,18 @@ export function decodeResultHeader(h: MsgHdrs | undefined): ResultHeader | undef
   const seq = Number(h.get(HEADER_SEQ));
   const rows = Number(h.get(HEADER_ROWS));
   if (!KINDS.includes(kind) || !Number.isSafeInteger(seq) || seq < 0 || !Number.isSafeInteger(rows)) return undefined;
-  return { kind, seq, rows };
+  const header: ResultHeader = { kind, seq, rows };
+  if (h.has(HEADER_TOTAL_ROWS)) header.totalRows = Number(h.get(HEADER_TOTAL_ROWS));
+  if (h.has(HEADER_TOTAL_BYTES)) header.totalBytes = Number(h.get(HEADER_TOTAL_BYTES));
+  if (h.has(HEADER_LAST_KEY)) {
+    try {
+      const key: unknown = JSON.parse(h.get(HEADER_LAST_KEY));
+      if (typeof key === "string") header.lastKey = key;
+    } catch {
+      return undefined;
+    }
+  }
+  return header;
 }
 
 /** Control messages an edge sends a request's worker on the flow subject. */

@@ -1,6 +1,6 @@
 export { natsNames, requestKey } from "./names.js";
 export type { Names } from "./names.js";
-export { streamConfigs, ensureStreams, MAX_RESULT_MESSAGE_BYTES, REQUEST_ACK_WAIT_MS } from "./streams.js";
+export { streamConfigs, ensureStreams, MAX_RESULT_MESSAGE_BYTES } from "./streams.js";
 export type { StreamOptions } from "./streams.js";
 export {
   requestMessageSchema,

@@ -13,12 +13,12 @@ import type { Names } from "./names.js";
 const HOUR_MS = 3_600_000;
 /** Largest message the result stream accepts; chunks are capped well below it. */
 export const MAX_RESULT_MESSAGE_BYTES = 1024 * 1024;
-/** A worker holding a request must report progress within this time or the request is redelivered. */
-export const REQUEST_ACK_WAIT_MS = 30_000;
 
 export interface StreamOptions {
   /** Unacked chunks a worker may have in the stream per request. */
   readonly window: number;
+  /** A worker holding a request must report progress within this time or the request is redelivered. */
+  readonly requestLeaseMs: number;
 }
 
 /** Stream settings, all in one place. */
@@ -62,12 +62,18 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, options
       await jsm.streams.add(config);
     }
   }
-  await jsm.consumers.add(names.requestStream, {
+  const workers = {
     durable_name: names.workerConsumer,
     filter_subject: names.requestFilter,
     ack_policy: AckPolicy.Explicit,
-    ack_wait: nanos(REQUEST_ACK_WAIT_MS),
+    ack_wait: nanos(options.requestLeaseMs),
     max_deliver: 5,
     max_ack_pending: 10_000,
-  });
+  };
+  try {
+    await jsm.consumers.add(names.requestStream, workers);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError)) throw error;
+    await jsm.consumers.update(names.requestStream, names.workerConsumer, { ack_wait: workers.ack_wait, max_deliver: 5, max_ack_pending: 10_000 });
+  }
 }

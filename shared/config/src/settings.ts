@@ -11,6 +11,7 @@ const commonShape = {
   SLUICE_CONFIG: z.string().min(1, "is required (path of the YAML config)"),
   SLUICE_NATS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1-32 characters of A-Z a-z 0-9 _ -").default("sluice"),
   SLUICE_WINDOW: positive.max(256).default(8),
+  SLUICE_REQUEST_LEASE_MS: positive.min(1000).default(30_000),
   SLUICE_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 };
 
@@ -44,6 +45,8 @@ export interface CommonSettings {
   readonly natsPrefix: string;
   /** Chunks a worker may publish ahead of the client's acks, per request. Default 8. */
   readonly window: number;
+  /** A request whose worker stops reporting for this long goes to another worker. Default 30 s. */
+  readonly requestLeaseMs: number;
   readonly logLevel: string;
 }
 
@@ -89,6 +92,7 @@ function common(e: z.infer<z.ZodObject<typeof commonShape>>): CommonSettings {
     configPath: e.SLUICE_CONFIG,
     natsPrefix: e.SLUICE_NATS_PREFIX,
     window: e.SLUICE_WINDOW,
+    requestLeaseMs: e.SLUICE_REQUEST_LEASE_MS,
     logLevel: e.SLUICE_LOG_LEVEL,
   };
 }

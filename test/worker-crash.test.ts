@@ -1,0 +1,93 @@
+import { describe, expect, test } from "vitest";
+import { WebSocket } from "ws";
+import { connect } from "@sluice/client";
+import { gridTableSql, type ServiceProcess } from "@sluice/devstack";
+import { csvHeader } from "@sluice/protocol";
+import { metricTotal, scrapeMetrics } from "./fixtures/metrics.js";
+import { useTestStack } from "./fixtures/stack.js";
+
+/**
+ * A worker killed mid-stream: another worker continues the request right after the last chunk
+ * it published, from the dataset's key in a fresh snapshot. Without a key: WORKER_LOST.
+ */
+
+const TENANT = "acme";
+const ROWS = 6_000;
+const GRID_SQL = "SELECT * FROM grid WHERE id > coalesce($1::int8, 0) ORDER BY id";
+const LEASE_MS = 2_000;
+
+const stack = useTestStack({
+  workers: 3,
+  env: { SLUICE_WINDOW: "4", SLUICE_CHUNK_BYTES: "16384", SLUICE_REQUEST_LEASE_MS: String(LEASE_MS) },
+  datasets: {
+    grid: { sql: GRID_SQL, params: [{ name: "after", type: "int8" }], key: "id" },
+    nokey: { sql: GRID_SQL, params: [{ name: "after", type: "int8" }] },
+  },
+  setup: async (db) => {
+    await db.query("CREATE SCHEMA acme; SET search_path TO acme");
+    await db.query(gridTableSql(ROWS, 5));
+    await db.query("ANALYZE grid");
+  },
+});
+
+/** The live worker running a request now. */
+async function busyWorker(workers: readonly ServiceProcess[], dead: Set<number>): Promise<ServiceProcess> {
+  for (const worker of workers) {
+    if (dead.has(worker.pid)) continue;
+    if (metricTotal(await scrapeMetrics(worker.port), "sluice_worker_active_requests") > 0) return worker;
+  }
+  throw new Error("no worker is running the request");
+}
+
+describe("worker crash", () => {
+  const dead = new Set<number>();
+
+  test("SIGKILL - another worker continues after the last published chunk; the result is COPY's", async () => {
+    const s = stack();
+    const expected = await s.copyCsv(TENANT, GRID_SQL, [null]);
+    const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });
+    try {
+      const stream = client.query("grid");
+      const parts: Uint8Array[] = [Buffer.from(csvHeader((await stream.meta).columns.map((c) => c.name)))];
+      let chunks = 0;
+      let last = performance.now();
+      let pauseMs = 0;
+      for await (const chunk of stream) {
+        pauseMs = Math.max(pauseMs, performance.now() - last);
+        parts.push(chunk.data);
+        if (++chunks === 15) {
+          const victim = await busyWorker(s.workers, dead);
+          dead.add(victim.pid);
+          victim.kill();
+        }
+        last = performance.now();
+      }
+      console.info(`takeover after a worker SIGKILL: ${pauseMs.toFixed(0)} ms (request lease ${LEASE_MS} ms)`);
+      expect(await stream.result).toMatchObject({ rows: ROWS });
+      expect(Buffer.concat(parts).equals(expected)).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
+  test("SIGKILL - a dataset without a key ends with WORKER_LOST, not a silent restart", async () => {
+    const s = stack();
+    const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });
+    try {
+      const stream = client.query("nokey");
+      let chunks = 0;
+      const read = (async () => {
+        for await (const _chunk of stream) {
+          if (++chunks === 10) {
+            const victim = await busyWorker(s.workers, dead);
+            dead.add(victim.pid);
+            victim.kill();
+          }
+        }
+      })();
+      await expect(read).rejects.toMatchObject({ code: "WORKER_LOST" });
+    } finally {
+      client.close();
+    }
+  });
+});
