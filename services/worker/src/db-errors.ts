@@ -15,7 +15,8 @@ export function translateDbError(error: unknown): SluiceError {
   if (code === "57P01" || code === "57P02" || code === "57P03" || code.startsWith("08")) {
     return new SluiceError("DATABASE_UNAVAILABLE", undefined, { cause: error });
   }
-  if (code === "53300" || code === "ECONNREFUSED" || code === "ECONNRESET") {
+  const connectionLost = error instanceof Error && /Connection terminated|connection is closed/i.test(error.message);
+  if (connectionLost || code === "53300" || code === "ECONNREFUSED" || code === "ECONNRESET") {
     return new SluiceError("DATABASE_UNAVAILABLE", undefined, { cause: error });
   }
   return new SluiceError("QUERY_FAILED", undefined, { cause: error });

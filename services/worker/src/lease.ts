@@ -37,6 +37,9 @@ export class Lease {
       throw new SluiceError("DATABASE_UNAVAILABLE", undefined, { cause: error });
     }
     const lease = new Lease(client);
+    // A leased connection that dies (pg_terminate_backend, network) emits 'error' besides failing
+    // the running query; unheard, that event would end the process.
+    client.on("error", lease.#onError);
     try {
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       const { rows } = await client.query<{ found: boolean; pid: number }>(
@@ -60,15 +63,33 @@ export class Lease {
    * Ends the transaction and returns the connection. A connection that failed, or whose
    * transaction cannot be ended cleanly, is destroyed instead of going back to the pool.
    */
+  /** True once the connection failed; it will be destroyed, not returned. */
+  get broken(): boolean {
+    return this.#connectionError !== undefined;
+  }
+
+  /** Marks the connection unusable (e.g. it stopped answering). */
+  markBroken(reason: Error): void {
+    this.#connectionError ??= reason;
+  }
+
+  readonly #onError = (error: Error): void => {
+    this.#connectionError = error;
+  };
+  #connectionError: Error | undefined;
+
   async release(): Promise<void> {
     if (this.#state === "released") return;
     this.#state = "released";
-    let broken = false;
-    try {
-      await this.client.query("ROLLBACK");
-    } catch {
-      broken = true;
+    let broken = this.#connectionError !== undefined;
+    if (!broken) {
+      try {
+        await this.client.query("ROLLBACK");
+      } catch {
+        broken = true;
+      }
     }
+    this.client.off("error", this.#onError);
     this.client.release(broken ? new Error("connection discarded after a failed request") : undefined);
   }
 }

@@ -22,6 +22,9 @@ async function main(): Promise<void> {
     if (db.role === "audit") continue;
     const pool = new pg.Pool({ connectionString: db.url, max: db.pool, application_name: "sluice-worker" });
     pool.on("error", (error) => logger.warn({ err: error, database: name }, "idle database connection failed"));
+    // A connection can fail at any moment of its life, leased or not, and after its lease ended
+    // ('error' without a listener would end the process); leases see the failure themselves.
+    pool.on("connect", (client) => client.on("error", (error) => logger.debug({ err: error, database: name }, "database connection failed")));
     pools.set(name, pool);
   }
   const readPools = new Set(Object.values(config.datasets).map((d) => d.database));

@@ -138,13 +138,25 @@ async function stream(deps: RunnerDeps, request: RequestMessage, publisher: Resu
     try {
       await pump(deps, cursor, publisher, progress, started);
     } finally {
-      await cursor.close().catch(() => undefined);
+      await closeCursor(cursor, lease);
     }
   } finally {
     await interrupting;
     deps.metrics.leases.dec();
     await lease.release();
   }
+}
+
+/** Closing waits for the server; a connection that died never answers, so it gets a second. */
+const CURSOR_CLOSE_TIMEOUT_MS = 1_000;
+
+async function closeCursor(cursor: Cursor<unknown[]>, lease: Lease): Promise<void> {
+  if (lease.broken) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), CURSOR_CLOSE_TIMEOUT_MS)));
+  const outcome = await Promise.race([cursor.close().catch(() => "failed" as const), timeout]);
+  clearTimeout(timer);
+  if (outcome !== undefined) lease.markBroken(new Error(`closing the cursor ${outcome}`));
 }
 
 /**
@@ -193,6 +205,17 @@ async function describe(lease: Lease, sql: string, values: (string | null)[]): P
   });
 }
 
+/**
+ * Starts a read whose result is awaited later. Marked handled now: if the connection dies while
+ * chunks are being published, the rejection must not count as unhandled (and end the process);
+ * it is thrown where the read is awaited.
+ */
+function prefetch(cursor: Cursor<unknown[]>, rows: number): Promise<unknown[][]> {
+  const read = cursor.read(rows);
+  read.catch(() => undefined);
+  return read;
+}
+
 /** Reads the cursor only as fast as the client's window lets chunks be published. */
 async function pump(deps: RunnerDeps, cursor: Cursor<unknown[]>, publisher: ResultPublisher, progress: Progress, started: number): Promise<void> {
   const chunker = new Chunker(deps.settings.chunkBytes);
@@ -214,7 +237,7 @@ async function pump(deps: RunnerDeps, cursor: Cursor<unknown[]>, publisher: Resu
   // The next read is sent before the current rows are published, so PostgreSQL computes rows
   // while chunks travel: one batch in hand, one in flight, never more.
   let rowsPerRead = FIRST_READ_ROWS;
-  let reading: Promise<unknown[][]> | undefined = cursor.read(rowsPerRead);
+  let reading: Promise<unknown[][]> | undefined = prefetch(cursor, rowsPerRead);
   const pumpReads = async (): Promise<void> => {
     while (reading) {
       const rows = (await reading) as (string | null)[][];
@@ -225,7 +248,7 @@ async function pump(deps: RunnerDeps, cursor: Cursor<unknown[]>, publisher: Resu
         const averageRow = Math.max(1, readBytes / Math.max(1, rows.length));
         rowsPerRead = Math.max(1, Math.min(MAX_ROWS_PER_READ, Math.ceil(deps.settings.chunkBytes / averageRow)));
       }
-      reading = exhausted ? undefined : cursor.read(rowsPerRead);
+      reading = exhausted ? undefined : prefetch(cursor, rowsPerRead);
       for (const row of rows) {
         const full = chunker.add(row[0] ?? "", row[1] ?? undefined);
         if (full) await publish(full);
