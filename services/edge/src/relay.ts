@@ -55,6 +55,8 @@ export class Relay {
   #sink: ClientSink | undefined;
   /** Frames below this seq were consumed by the client before it resumed: acked, not sent. */
   #skipBelow = 0;
+  /** Highest seq the client acked. */
+  #ackedUpTo = -1;
   #onFinished: (relay: Relay) => void;
 
   constructor(
@@ -126,14 +128,37 @@ export class Relay {
   }
 
   async #relay(messages: ConsumerMessages): Promise<void> {
+    void this.#watch(messages);
     try {
       for await (const msg of messages) {
-        if (this.#state !== "relaying") break;
+        if (this.#state !== "relaying" || messages !== this.#messages) break;
         this.#forward(msg);
       }
     } catch (error) {
+      if (messages !== this.#messages) return;
       this.#logger.warn({ err: error }, "relay stopped");
       this.#fail(new SluiceError("SERVICE_UNAVAILABLE", undefined, { cause: error }));
+    }
+  }
+
+  /**
+   * The relay consumer lives in memory: a NATS server restart loses it. A new one reads the
+   * subject again; frames the client holds are matched by seq and not sent twice.
+   */
+  async #watch(messages: ConsumerMessages): Promise<void> {
+    for await (const status of messages.status()) {
+      if (messages !== this.#messages || this.#state !== "relaying") return;
+      if (status.type !== "consumer_not_found" && status.type !== "consumer_deleted") continue;
+      this.#logger.warn({ status: status.type }, "relay consumer lost; creating a new one");
+      messages.stop();
+      try {
+        this.#skipBelow = Math.max(this.#skipBelow, this.#ackedUpTo + 1);
+        await this.#consume();
+        if (this.#messages && this.#state === "relaying") void this.#relay(this.#messages);
+      } catch (error) {
+        this.#fail(new SluiceError("SERVICE_UNAVAILABLE", undefined, { cause: error }));
+      }
+      return;
     }
   }
 
@@ -144,7 +169,11 @@ export class Relay {
       msg.term();
       return;
     }
-    if (this.#unacked.has(header.seq)) return; // a redelivery of a frame the client still holds
+    if (this.#unacked.has(header.seq)) {
+      // A frame the client already has, delivered again (by a new consumer): ack this copy later.
+      this.#unacked.set(header.seq, msg);
+      return;
+    }
     if (header.seq < this.#skipBelow && header.kind !== "error") {
       void this.#consumed(msg); // consumed by the client before it resumed
       return;
@@ -226,6 +255,7 @@ export class Relay {
       return;
     }
     this.#unacked.delete(seq);
+    this.#ackedUpTo = Math.max(this.#ackedUpTo, seq);
     await this.#consumed(msg);
   }
 
@@ -238,7 +268,12 @@ export class Relay {
     }
     // Purge keeps msg.seq itself (the cursor of the request). nats-server 2.9 reads seq 1 as
     // "no bound" and would purge the whole subject, but nothing precedes seq 1 anyway.
-    if (msg.seq > 1) await this.deps.jsm.streams.purge(this.deps.names.resultStream, { filter: this.#subject, seq: msg.seq });
+    try {
+      if (msg.seq > 1) await this.deps.jsm.streams.purge(this.deps.names.resultStream, { filter: this.#subject, seq: msg.seq });
+    } catch (error) {
+      // NATS is briefly away: the next ack's purge covers this one.
+      this.#logger.debug({ err: error }, "purge behind an ack failed");
+    }
     this.#signal("acked");
   }
 

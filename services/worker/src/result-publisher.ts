@@ -87,7 +87,12 @@ export class ResultPublisher {
         this.#lastSubjectSeq = ack.seq;
         return;
       } catch (error) {
-        if (!(error instanceof JetStreamApiError)) throw error;
+        if (!(error instanceof JetStreamApiError)) {
+          // NATS unreachable (restarting, say): the stream is the truth, so try the same message again.
+          if (this.#state === "closed" || Date.now() - idleSince > this.options.idleTimeoutMs) throw error;
+          await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_MS));
+          continue;
+        }
         if (error.code === WRONG_LAST_SEQUENCE) {
           this.#state = "cancelled";
           throw new SluiceError("CANCELLED", undefined, { cause: error });
