@@ -70,6 +70,37 @@ describe("worker crash", () => {
     }
   });
 
+  test("fencing - a frozen worker that wakes up after another took over is fenced off; the result is COPY's", async () => {
+    const s = stack();
+    const expected = await s.copyCsv(TENANT, GRID_SQL, [null]);
+    const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });
+    let frozen: ServiceProcess | undefined;
+    try {
+      const stream = client.query("grid");
+      const parts: Uint8Array[] = [Buffer.from(csvHeader((await stream.meta).columns.map((c) => c.name)))];
+      let chunks = 0;
+      for await (const chunk of stream) {
+        parts.push(chunk.data);
+        if (++chunks === 15) {
+          frozen = await busyWorker(s.workers, dead);
+          process.kill(frozen.pid, "SIGSTOP");
+          // Wakes up once another worker has continued the request.
+          const sleeper = frozen;
+          setTimeout(() => process.kill(sleeper.pid, "SIGCONT"), LEASE_MS * 2);
+        }
+        if (chunks === 60) await new Promise((resolve) => setTimeout(resolve, LEASE_MS * 2));
+      }
+      expect(Buffer.concat(parts).equals(expected)).toBe(true);
+      // The woken worker gave the request up instead of writing into it.
+      const metrics = await scrapeMetrics(frozen?.port ?? 0);
+      expect(metricTotal(metrics, "sluice_worker_active_requests")).toBe(0);
+      expect(metricTotal(metrics, "sluice_worker_requests_total", { outcome: "cancelled" })).toBe(1);
+    } finally {
+      if (frozen) process.kill(frozen.pid, "SIGCONT");
+      client.close();
+    }
+  });
+
   test("SIGKILL - a dataset without a key ends with WORKER_LOST, not a silent restart", async () => {
     const s = stack();
     const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });

@@ -1,4 +1,4 @@
-import { JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { encodeResultHeader, type FlowSignal, type Names, type ResultHeader } from "@sluice/broker";
 import { SluiceError } from "@sluice/protocol";
@@ -75,21 +75,22 @@ export class ResultPublisher {
   /** Publishes one message; resolves once the stream has stored it. */
   async publish(header: ResultHeader, data: Uint8Array): Promise<void> {
     let idleSince = Date.now();
+    let retried = false;
     for (;;) {
       if (this.#state === "cancelled") throw new SluiceError("CANCELLED");
       const signalsBefore = this.#signals;
+      let ack: PubAck;
       try {
-        const ack = await this.js.publish(this.#subject, data, {
+        ack = await this.js.publish(this.#subject, data, {
           headers: encodeResultHeader(header),
           msgID: `${this.options.key}:${header.seq}`,
           expect: { lastSubjectSequence: this.#lastSubjectSeq },
         });
-        this.#lastSubjectSeq = ack.seq;
-        return;
       } catch (error) {
         if (!(error instanceof JetStreamApiError)) {
           // NATS unreachable (restarting, say): the stream is the truth, so try the same message again.
           if (this.#state === "closed" || Date.now() - idleSince > this.options.idleTimeoutMs) throw error;
+          retried = true; // our own earlier attempt may have been stored: a duplicate is then ours
           await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_MS));
           continue;
         }
@@ -103,7 +104,15 @@ export class ResultPublisher {
           throw new SluiceError("CANCELLED", "The client acknowledged nothing within the idle timeout", { cause: error });
         }
         if (this.#signals !== signalsBefore || (await this.#waitForFlow())) idleSince = Date.now();
+        continue;
       }
+      if (ack.duplicate && !retried) {
+        // Another worker already published this seq (it took the request over): stop.
+        this.#state = "cancelled";
+        throw new SluiceError("CANCELLED", "Another worker continues the request");
+      }
+      this.#lastSubjectSeq = ack.seq;
+      return;
     }
   }
 
