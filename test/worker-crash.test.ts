@@ -17,7 +17,7 @@ const GRID_SQL = "SELECT * FROM grid WHERE id > coalesce($1::int8, 0) ORDER BY i
 const LEASE_MS = 2_000;
 
 const stack = useTestStack({
-  workers: 3,
+  workers: 4,
   env: { SLUICE_WINDOW: "4", SLUICE_CHUNK_BYTES: "16384", SLUICE_REQUEST_LEASE_MS: String(LEASE_MS) },
   datasets: {
     grid: { sql: GRID_SQL, params: [{ name: "after", type: "int8" }], key: "id" },
@@ -97,6 +97,29 @@ describe("worker crash", () => {
       expect(metricTotal(metrics, "sluice_worker_requests_total", { outcome: "cancelled" })).toBe(1);
     } finally {
       if (frozen) process.kill(frozen.pid, "SIGCONT");
+      client.close();
+    }
+  });
+
+  test("SIGTERM - a worker stopping mid-stream hands its request over and exits cleanly; nothing is lost", async () => {
+    const s = stack();
+    const expected = await s.copyCsv(TENANT, GRID_SQL, [null]);
+    const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });
+    try {
+      const stream = client.query("grid");
+      const parts: Uint8Array[] = [Buffer.from(csvHeader((await stream.meta).columns.map((c) => c.name)))];
+      let chunks = 0;
+      for await (const chunk of stream) {
+        parts.push(chunk.data);
+        if (++chunks === 15) {
+          // The client pauses, so the request cannot finish before the worker's finish timeout.
+          const leaving = await busyWorker(s.workers, dead);
+          dead.add(leaving.pid);
+          expect(await leaving.stop("SIGTERM", 30_000)).toBe(0);
+        }
+      }
+      expect(Buffer.concat(parts).equals(expected)).toBe(true);
+    } finally {
       client.close();
     }
   });

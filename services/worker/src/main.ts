@@ -9,8 +9,8 @@ import { createLogger, createRegistry, handleOpsRequest, onShutdown } from "@slu
 import { createWorkerMetrics } from "./metrics.js";
 import { Worker } from "./worker.js";
 
-/** Time SIGTERM gives running requests to finish. */
-const DRAIN_TIMEOUT_MS = 25_000;
+/** Time SIGTERM gives running requests to finish before handing them over to other workers. */
+const FINISH_TIMEOUT_MS = 10_000;
 
 async function main(): Promise<void> {
   const settings = workerSettings(process.env);
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   logger.info({ port, slots, prefix: names.prefix }, "worker ready");
 
   onShutdown(logger, async () => {
-    await worker.close(DRAIN_TIMEOUT_MS);
+    await worker.close(FINISH_TIMEOUT_MS);
     server.close();
     await nc.drain();
     await Promise.all([...pools.values()].map((pool) => pool.end()));

@@ -31,18 +31,20 @@ const MAX_ROWS_PER_READ = 4096;
 /** Small first read, so the first chunk leaves quickly. */
 const FIRST_READ_ROWS = 32;
 
-export type Outcome = "completed" | "failed" | "cancelled";
+/** "handed-over": the worker is stopping and another worker continues the request. */
+export type Outcome = "completed" | "failed" | "cancelled" | "handed-over";
 
 const encoder = new TextEncoder();
 const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
 
 /** Runs one request from lease to release and reports how it ended. */
-export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg: JsMsg): Promise<Outcome> {
+export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg: JsMsg, handOver: AbortSignal): Promise<Outcome> {
   const logger = deps.logger.child({ request: request.key, tenant: request.tenant, dataset: request.dataset });
   const publisher = new ResultPublisher(deps.nc, deps.js, deps.names, {
     key: request.key,
     idleTimeoutMs: deps.settings.idleTimeoutMs,
   });
+  handOver.addEventListener("abort", () => publisher.handOver(), { once: true });
   const progress = startProgress();
   try {
     if (msg.info.deliveryCount > 1 && (await recover(deps, request, publisher, progress, logger)) === "finished") return "completed";
@@ -58,6 +60,10 @@ export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg:
       logger.info("request abandoned: no acks within the idle timeout");
       await discardResult(deps.js, deps.jsm, deps.names, request.key, { marker: true }).catch(() => undefined);
       return "cancelled";
+    }
+    if (publisher.handedOver) {
+      logger.info({ chunks: progress.chunks }, "request handed over to another worker");
+      return "handed-over";
     }
     if (publisher.cancelled) {
       logger.info({ err: error.cause }, "request cancelled");
@@ -252,7 +258,7 @@ async function pump(deps: RunnerDeps, cursor: Cursor<unknown[]>, publisher: Resu
       for (const row of rows) {
         const full = chunker.add(row[0] ?? "", row[1] ?? undefined);
         if (full) await publish(full);
-        if (publisher.cancelled) throw new SluiceError("CANCELLED");
+        if (publisher.cancelled || publisher.handedOver) throw new SluiceError("CANCELLED");
       }
     }
   };

@@ -28,7 +28,7 @@ export class ResultPublisher {
   #signals = 0;
   #wake: (() => void) | undefined;
   #onCancel: (() => void) | undefined;
-  #state: "running" | "cancelled" | "idle" | "closed" = "running";
+  #state: "running" | "cancelled" | "idle" | "handed-over" | "closed" = "running";
   readonly #subscription: Subscription;
   readonly #subject: string;
 
@@ -63,6 +63,18 @@ export class ResultPublisher {
     this.#onCancel = callback;
   }
 
+  /** The worker is shutting down: stop at the next step and leave the request to another worker. */
+  handOver(): void {
+    if (this.#state !== "running") return;
+    this.#state = "handed-over";
+    this.#onCancel?.();
+    this.#wake?.();
+  }
+
+  get handedOver(): boolean {
+    return this.#state === "handed-over";
+  }
+
   #onFlow(signal: FlowSignal): void {
     this.#signals++;
     if (signal === "cancel" && this.#state === "running") {
@@ -77,7 +89,7 @@ export class ResultPublisher {
     let idleSince = Date.now();
     let retried = false;
     for (;;) {
-      if (this.#state === "cancelled") throw new SluiceError("CANCELLED");
+      if (this.#state === "cancelled" || this.#state === "handed-over") throw new SluiceError("CANCELLED");
       const signalsBefore = this.#signals;
       let ack: PubAck;
       try {

@@ -1,6 +1,6 @@
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import { requestMessageSchema } from "@sluice/broker";
-import { runRequest, type RunnerDeps } from "./request-runner.js";
+import { runRequest, type Outcome, type RunnerDeps } from "./request-runner.js";
 
 /** Pull timeout: how long one pull waits for a request before asking again. */
 const PULL_EXPIRES_MS = 5_000;
@@ -17,6 +17,7 @@ export class Worker {
   readonly #active = new Set<Promise<void>>();
   #loop: Promise<void> | undefined;
   #consumer: Consumer | undefined;
+  readonly #handOver = new AbortController();
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -80,27 +81,36 @@ export class Worker {
     }
     // Tell JetStream the request is in hand while it runs, so it is not given to another worker.
     const heartbeat = setInterval(() => msg.working(), this.deps.settings.requestLeaseMs / 3);
+    let outcome: Outcome = "failed";
     try {
-      const outcome = await runRequest(this.deps, parsed.data, msg);
-      this.deps.metrics.requests.inc({ outcome });
+      outcome = await runRequest(this.deps, parsed.data, msg, this.#handOver.signal);
     } catch (error) {
       this.deps.logger.error({ err: error, request: parsed.data.key }, "request runner crashed");
-      this.deps.metrics.requests.inc({ outcome: "failed" });
     } finally {
       clearInterval(heartbeat);
-      msg.ack();
+      this.deps.metrics.requests.inc({ outcome });
+      // Handed over: delivered again at once, to a worker that continues after the last chunk.
+      if (outcome === "handed-over") msg.nak();
+      else msg.ack();
     }
   }
 
-  /** Stops taking requests and lets the running ones finish (up to `timeoutMs`). */
-  async close(timeoutMs: number): Promise<void> {
+  /**
+   * Stops taking requests and lets the running ones finish for up to `finishMs`; those still
+   * running then are handed over to other workers (which continue them by key) and awaited.
+   */
+  async close(finishMs: number): Promise<void> {
     if (this.#state === "closed") return;
     this.#state = "draining";
-    const drained = Promise.allSettled([...this.#active]);
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    await Promise.race([drained, timeout]);
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, finishMs)));
+    await Promise.race([Promise.allSettled([...this.#active]), timeout]);
     clearTimeout(timer);
+    if (this.#active.size > 0) {
+      this.deps.logger.info({ requests: this.#active.size }, "handing running requests over to other workers");
+      this.#handOver.abort();
+      await Promise.allSettled([...this.#active]);
+    }
     this.#state = "closed";
   }
 }
