@@ -129,6 +129,26 @@ describe("resume", () => {
     expect(csv.equals(expected)).toBe(true);
   });
 
+  test("ownership - a session is resumed only with a token of its own tenant and subject", async () => {
+    const s = stack();
+    const owner = await connect({ url: s.url, token: await s.token(TENANT, "alice"), WebSocket });
+    const session = owner.session;
+    owner.close();
+    const attempt = async (token: string): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(s.urls[1] ?? "");
+        ws.on("open", () => ws.send(JSON.stringify({ type: "hello", v: 1, token, resume: { session, requests: [] } })));
+        ws.on("message", (data) => {
+          resolve(JSON.parse(String(data)));
+          ws.close();
+        });
+        ws.on("error", reject);
+      });
+    expect(await attempt(await s.token(TENANT, "mallory"))).toMatchObject({ type: "error", code: "RESUME_FAILED" });
+    expect(await attempt(await s.token("globex", "alice"))).toMatchObject({ type: "error", code: "RESUME_FAILED" });
+    expect(await attempt(await s.token(TENANT, "alice"))).toMatchObject({ type: "welcome", session, resumed: true });
+  });
+
   test("beyond the grace period - a client that never returns has its request stopped and cleaned up", async () => {
     const s = stack();
     const proxy = new CuttableProxy(portOf(s.urls[2] ?? ""));
