@@ -58,7 +58,7 @@ export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg:
     if (publisher.idle) {
       // No edge is reading the request any more (its client never came back): clean up here.
       logger.info("request abandoned: no acks within the idle timeout");
-      await discardResult(deps.js, deps.jsm, deps.names, request.key, { marker: true }).catch(() => undefined);
+      await discardResult(deps.js, deps.jsm, deps.names, request.key, { marker: true, markerSeq: progress.seq }).catch(() => undefined);
       return "cancelled";
     }
     if (publisher.handedOver) {
