@@ -131,12 +131,13 @@ describe("resume", () => {
 
   test("ownership - a session is resumed only with a token of its own tenant and subject", async () => {
     const s = stack();
-    const owner = await connect({ url: s.url, token: await s.token(TENANT, "alice"), WebSocket });
+    // Edges 0 and 1 were stopped by the tests above; edge 2 serves this one.
+    const owner = await connect({ url: s.urls[2] ?? "", token: await s.token(TENANT, "alice"), WebSocket });
     const session = owner.session;
     owner.close();
     const attempt = async (token: string): Promise<unknown> =>
       new Promise((resolve, reject) => {
-        const ws = new WebSocket(s.urls[1] ?? "");
+        const ws = new WebSocket(s.urls[2] ?? "");
         ws.on("open", () => ws.send(JSON.stringify({ type: "hello", v: 1, token, resume: { session, requests: [] } })));
         ws.on("message", (data) => {
           resolve(JSON.parse(String(data)));
