@@ -3,10 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { WebSocket } from "ws";
-import { connect } from "@sluice/client";
 import { findNatsServer, freePort, gridTableSql, probeNats } from "@sluice/devstack";
-import { csvHeader } from "@sluice/protocol";
+import { exportDisrupted } from "./fixtures/export.js";
 import { useTestStack } from "./fixtures/stack.js";
 
 /**
@@ -65,27 +63,12 @@ describe("NATS restart", () => {
   test("restart - a NATS server restarted mid-stream costs a pause, not data", async () => {
     const s = stack();
     const expected = await s.copyCsv(TENANT, GRID_SQL, [null]);
-    const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });
-    try {
-      const stream = client.query("grid");
-      const parts: Uint8Array[] = [Buffer.from(csvHeader((await stream.meta).columns.map((c) => c.name)))];
-      let chunks = 0;
-      let last = performance.now();
-      let pauseMs = 0;
-      for await (const chunk of stream) {
-        pauseMs = Math.max(pauseMs, performance.now() - last);
-        parts.push(chunk.data);
-        if (++chunks === 15) {
-          await stopNats();
-          await new Promise((resolve) => setTimeout(resolve, 1_000));
-          await startNats();
-        }
-        last = performance.now();
-      }
-      console.info(`pause across a NATS restart (1 s down): ${pauseMs.toFixed(0)} ms`);
-      expect(Buffer.concat(parts).equals(expected)).toBe(true);
-    } finally {
-      client.close();
-    }
+    const { csv, pauseMs } = await exportDisrupted(s.url, await s.token(TENANT), "grid", 15, async () => {
+      await stopNats();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await startNats();
+    });
+    console.info(`pause across a NATS restart (1 s down): ${pauseMs.toFixed(0)} ms`);
+    expect(csv.equals(expected)).toBe(true);
   });
 });

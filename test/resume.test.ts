@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import { connect } from "@sluice/client";
 import { gridTableSql } from "@sluice/devstack";
-import { csvHeader } from "@sluice/protocol";
+import { exportDisrupted } from "./fixtures/export.js";
 import { useTestStack } from "./fixtures/stack.js";
 
 /**
@@ -71,30 +71,10 @@ beforeAll(async () => {
   expected = await stack().copyCsv(TENANT, GRID_SQL, [null]);
 });
 
-/**
- * Exports the grid through `urls`, calling `disrupt` once `afterChunks` chunks were consumed.
- * Returns the CSV and the longest pause between two chunks (the time to resume).
- */
 async function exportWith(urls: string[], afterChunks: number, disrupt: () => void | Promise<void>): Promise<{ csv: Buffer; pauseMs: number }> {
-  const client = await connect({ url: urls, token: await stack().token(TENANT), WebSocket });
-  try {
-    const stream = client.query("grid", {}, { format: "csv" });
-    const parts: Uint8Array[] = [Buffer.from(csvHeader((await stream.meta).columns.map((c) => c.name)))];
-    let chunks = 0;
-    let last = performance.now();
-    let pauseMs = 0;
-    for await (const chunk of stream) {
-      const now = performance.now();
-      pauseMs = Math.max(pauseMs, now - last);
-      parts.push(chunk.data);
-      if (++chunks === afterChunks) await disrupt();
-      last = performance.now();
-    }
-    expect(chunks).toBeGreaterThan(afterChunks);
-    return { csv: Buffer.concat(parts), pauseMs };
-  } finally {
-    client.close();
-  }
+  const result = await exportDisrupted(urls, await stack().token(TENANT), "grid", afterChunks, disrupt);
+  expect(result.chunks).toBeGreaterThan(afterChunks);
+  return result;
 }
 
 describe("resume", () => {

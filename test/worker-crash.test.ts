@@ -4,6 +4,7 @@ import { connect } from "@sluice/client";
 import { gridTableSql, type ServiceProcess } from "@sluice/devstack";
 import { csvHeader } from "@sluice/protocol";
 import { metricTotal, scrapeMetrics } from "./fixtures/metrics.js";
+import { exportDisrupted } from "./fixtures/export.js";
 import { useTestStack } from "./fixtures/stack.js";
 
 /**
@@ -45,29 +46,13 @@ describe("worker crash", () => {
   test("SIGKILL - another worker continues after the last published chunk; the result is COPY's", async () => {
     const s = stack();
     const expected = await s.copyCsv(TENANT, GRID_SQL, [null]);
-    const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });
-    try {
-      const stream = client.query("grid");
-      const parts: Uint8Array[] = [Buffer.from(csvHeader((await stream.meta).columns.map((c) => c.name)))];
-      let chunks = 0;
-      let last = performance.now();
-      let pauseMs = 0;
-      for await (const chunk of stream) {
-        pauseMs = Math.max(pauseMs, performance.now() - last);
-        parts.push(chunk.data);
-        if (++chunks === 15) {
-          const victim = await busyWorker(s.workers, dead);
-          dead.add(victim.pid);
-          victim.kill();
-        }
-        last = performance.now();
-      }
-      console.info(`takeover after a worker SIGKILL: ${pauseMs.toFixed(0)} ms (request lease ${LEASE_MS} ms)`);
-      expect(await stream.result).toMatchObject({ rows: ROWS });
-      expect(Buffer.concat(parts).equals(expected)).toBe(true);
-    } finally {
-      client.close();
-    }
+    const { csv, pauseMs } = await exportDisrupted(s.url, await s.token(TENANT), "grid", 15, async () => {
+      const victim = await busyWorker(s.workers, dead);
+      dead.add(victim.pid);
+      victim.kill();
+    });
+    console.info(`takeover after a worker SIGKILL: ${pauseMs.toFixed(0)} ms (request lease ${LEASE_MS} ms)`);
+    expect(csv.equals(expected)).toBe(true);
   });
 
   test("fencing - a frozen worker that wakes up after another took over is fenced off; the result is COPY's", async () => {
@@ -104,24 +89,13 @@ describe("worker crash", () => {
   test("SIGTERM - a worker stopping mid-stream hands its request over and exits cleanly; nothing is lost", async () => {
     const s = stack();
     const expected = await s.copyCsv(TENANT, GRID_SQL, [null]);
-    const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });
-    try {
-      const stream = client.query("grid");
-      const parts: Uint8Array[] = [Buffer.from(csvHeader((await stream.meta).columns.map((c) => c.name)))];
-      let chunks = 0;
-      for await (const chunk of stream) {
-        parts.push(chunk.data);
-        if (++chunks === 15) {
-          // The client pauses, so the request cannot finish before the worker's finish timeout.
-          const leaving = await busyWorker(s.workers, dead);
-          dead.add(leaving.pid);
-          expect(await leaving.stop("SIGTERM", 30_000)).toBe(0);
-        }
-      }
-      expect(Buffer.concat(parts).equals(expected)).toBe(true);
-    } finally {
-      client.close();
-    }
+    // The client waits for the worker to exit, so the request cannot finish before its finish timeout.
+    const { csv } = await exportDisrupted(s.url, await s.token(TENANT), "grid", 15, async () => {
+      const leaving = await busyWorker(s.workers, dead);
+      dead.add(leaving.pid);
+      expect(await leaving.stop("SIGTERM", 30_000)).toBe(0);
+    });
+    expect(csv.equals(expected)).toBe(true);
   });
 
   test("SIGKILL - a dataset without a key ends with WORKER_LOST, not a silent restart", async () => {
