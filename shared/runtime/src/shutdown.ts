@@ -1,5 +1,8 @@
 import type { Logger } from "pino";
 
+/** Longest a graceful shutdown may take; above the worker's 10 s finish time plus its hand-over. */
+const SHUTDOWN_DEADLINE_MS = 30_000;
+
 /**
  * Calls `close` once on SIGTERM or SIGINT, then exits; a second signal exits at once.
  * `close` must drain in reverse order of start-up.
@@ -10,6 +13,11 @@ export function onShutdown(logger: Logger, close: (signal: string) => Promise<vo
     if (closing) process.exit(1);
     closing = true;
     logger.info({ signal }, "shutting down");
+    // Draining waits on peers (clients, NATS); one that never answers must not keep us alive.
+    setTimeout(() => {
+      logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, "shutdown took too long; exiting");
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     close(signal).then(
       () => process.exit(0),
       (error: unknown) => {
