@@ -22,7 +22,7 @@ export class EdgeServer {
 
   constructor(
     private readonly deps: SessionDeps,
-    private readonly registry: Registry,
+    registry: Registry,
     private readonly options: EdgeServerOptions,
   ) {
     this.#http = createServer((req, res) => {

@@ -33,7 +33,7 @@ export class ResultPublisher {
   readonly #subject: string;
 
   constructor(
-    private readonly nc: NatsConnection,
+    nc: NatsConnection,
     private readonly js: JetStreamClient,
     names: Names,
     private readonly options: PublisherOptions,

@@ -15,7 +15,6 @@ type State = "new" | "running" | "draining" | "closed";
 export class Worker {
   #state: State = "new";
   readonly #active = new Set<Promise<void>>();
-  #loop: Promise<void> | undefined;
   #consumer: Consumer | undefined;
   readonly #handOver = new AbortController();
 
@@ -37,7 +36,7 @@ export class Worker {
     const { js, names } = this.deps;
     this.#consumer = await js.consumers.get(names.requestStream, names.workerConsumer);
     this.#state = "running";
-    this.#loop = this.#pullLoop();
+    void this.#pullLoop();
   }
 
   async #pullLoop(): Promise<void> {
