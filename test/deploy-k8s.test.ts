@@ -302,6 +302,14 @@ describe("deploy/k8s", () => {
     expect(values.config.monitor.enabled).toBe(true);
   });
 
+  it("k8s - edges and workers keep every stream on all 3 JetStream nodes", () => {
+    const replicas = (d: Deployment) => d.spec.template.spec.containers[0]!.env!.find((e) => e.name === "SLUICE_STREAM_REPLICAS")?.value;
+    expect(replicas(edge)).toBe("3");
+    expect(replicas(worker)).toBe("3");
+    // Both create the streams; a difference would make them fight over the setting.
+    expect(workerSettings({ SLUICE_CONFIG: "x", SLUICE_STREAM_REPLICAS: replicas(worker) }).streamReplicas).toBe(3);
+  });
+
   const kubectl = (process.env.PATH ?? "").split(delimiter).map((dir) => join(dir, "kubectl")).find((path) => existsSync(path));
 
   it.skipIf(kubectl === undefined)("k8s - `kubectl kustomize` builds it, and the Deployments use the generated ConfigMap and Secret", () => {

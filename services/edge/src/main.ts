@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const nc = await connect({ servers: settings.natsUrl.split(","), name: "sluice-edge", maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nc);
   const names = natsNames(settings.natsPrefix);
-  await ensureStreams(jsm, names, { window: settings.window, requestLeaseMs: settings.requestLeaseMs });
+  await ensureStreams(jsm, names, { window: settings.window, requestLeaseMs: settings.requestLeaseMs, replicas: settings.streamReplicas });
 
   const registry = createRegistry("sluice_edge_");
   const server = new EdgeServer(

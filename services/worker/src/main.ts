@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const nc = await connect({ servers: settings.natsUrl.split(","), name: "sluice-worker", maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nc);
   const names = natsNames(settings.natsPrefix);
-  await ensureStreams(jsm, names, { window: settings.window, requestLeaseMs: settings.requestLeaseMs });
+  await ensureStreams(jsm, names, { window: settings.window, requestLeaseMs: settings.requestLeaseMs, replicas: settings.streamReplicas });
 
   const registry = createRegistry("sluice_worker_");
   const metrics = createWorkerMetrics(registry);

@@ -19,6 +19,8 @@ export interface StreamOptions {
   readonly window: number;
   /** A worker holding a request must report progress within this time or the request is redelivered. */
   readonly requestLeaseMs: number;
+  /** Copies of each stream in a JetStream cluster. Default 1. */
+  readonly replicas?: number;
 }
 
 /** Stream settings, all in one place. */
@@ -32,6 +34,7 @@ export function streamConfigs(names: Names, options: StreamOptions): (Partial<St
       max_age: nanos(HOUR_MS),
       duplicate_window: nanos(120_000),
       max_msg_size: 64 * 1024,
+      num_replicas: options.replicas ?? 1,
     },
     {
       // One subject per request. discard_new_per_subject makes the server refuse a chunk once a
@@ -47,6 +50,7 @@ export function streamConfigs(names: Names, options: StreamOptions): (Partial<St
       max_age: nanos(24 * HOUR_MS),
       duplicate_window: nanos(120_000),
       max_msg_size: MAX_RESULT_MESSAGE_BYTES,
+      num_replicas: options.replicas ?? 1,
     },
   ];
 }

@@ -12,6 +12,7 @@ const commonShape = {
   SLUICE_NATS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "must be 1-32 characters of A-Z a-z 0-9 _ -").default("sluice"),
   SLUICE_WINDOW: positive.max(256).default(8),
   SLUICE_REQUEST_LEASE_MS: positive.min(1000).default(30_000),
+  SLUICE_STREAM_REPLICAS: positive.max(5).default(1),
   SLUICE_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 };
 
@@ -47,6 +48,8 @@ export interface CommonSettings {
   readonly window: number;
   /** A request whose worker stops reporting for this long goes to another worker. Default 30 s. */
   readonly requestLeaseMs: number;
+  /** Copies JetStream keeps of each stream (3 on a 3-node cluster). Default 1. */
+  readonly streamReplicas: number;
   readonly logLevel: string;
 }
 
@@ -93,6 +96,7 @@ function common(e: z.infer<z.ZodObject<typeof commonShape>>): CommonSettings {
     natsPrefix: e.SLUICE_NATS_PREFIX,
     window: e.SLUICE_WINDOW,
     requestLeaseMs: e.SLUICE_REQUEST_LEASE_MS,
+    streamReplicas: e.SLUICE_STREAM_REPLICAS,
     logLevel: e.SLUICE_LOG_LEVEL,
   };
 }
