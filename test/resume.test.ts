@@ -4,6 +4,7 @@ import { WebSocket } from "ws";
 import { connect } from "@sluice/client";
 import { gridTableSql } from "@sluice/devstack";
 import { exportDisrupted } from "./fixtures/export.js";
+import { metricTotal, scrapeMetrics } from "./fixtures/metrics.js";
 import { useTestStack } from "./fixtures/stack.js";
 
 /**
@@ -91,6 +92,8 @@ describe("resume", () => {
     const { csv, pauseMs } = await exportWith([`ws://127.0.0.1:${proxy.port}`, s.urls[0] ?? ""], 20, () => proxy.cut());
     console.info(`resume after a dropped connection: ${pauseMs.toFixed(0)} ms`);
     expect(csv.equals(expected)).toBe(true);
+    const metrics = await scrapeMetrics(s.edges[0]!.port);
+    expect(metricTotal(metrics, "sluice_edge_resumed_requests_total", { outcome: "resumed" })).toBeGreaterThanOrEqual(1);
   });
 
   test("edge SIGTERM - the client moves to another edge and loses nothing", async () => {

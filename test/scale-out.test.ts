@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { WebSocket } from "ws";
 import { connect, type SluiceClient } from "@sluice/client";
 import { parseCsvRows } from "@sluice/protocol";
@@ -85,6 +85,51 @@ describe("scale-out", () => {
     console.info(`60 requests over 3 workers (2 slots each): ${completed.join(" / ")}`);
     expect(completed.every((n) => n > 0), `completed per worker: ${completed.join(", ")}`).toBe(true);
     expect(completed.reduce((a, b) => a + b, 0)).toBe(REQUESTS);
+
+    // What an operator watches: connections, pools, and how fast clients ack.
+    const edgeMetrics = await scrapeMetrics(s.edges[0]!.port);
+    expect(metricTotal(edgeMetrics, "sluice_edge_nats_connected")).toBe(1);
+    expect(metricTotal(edgeMetrics, "sluice_edge_ack_lag_seconds_count")).toBeGreaterThanOrEqual(REQUESTS);
+    for (const worker of s.workers) {
+      const text = await scrapeMetrics(worker.port);
+      expect(metricTotal(text, "sluice_worker_nats_connected")).toBe(1);
+      expect(metricTotal(text, "sluice_worker_pool_connections", { database: "main" })).toBeGreaterThan(0);
+      expect(metricTotal(text, "sluice_worker_pool_connections", { database: "main" })).toBeLessThanOrEqual(2);
+      expect(metricTotal(text, "sluice_worker_leases_waiting")).toBe(0);
+    }
+  });
+
+  test("trace context - the request's log lines on edge and worker carry the caller's trace, each hop a span of its own", async () => {
+    const s = stack();
+    const traceId = "0af7651916cd43dd8448eb211c80319c";
+    const callerSpan = "b7ad6b7169203331";
+    const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });
+    try {
+      const stream = client.query("slow", { sleep_ms: "0", tag: "7" }, { id: "traced", traceparent: `00-${traceId}-${callerSpan}-01` });
+      for await (const chunk of stream) void chunk;
+      await stream.result;
+    } finally {
+      client.close();
+    }
+    const logLines = (services: readonly ServiceProcess[]) =>
+      services.flatMap((service) => service.recentOutput().split("\n")).flatMap((line) => {
+        try {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          return entry.trace_id === traceId ? [entry] : [];
+        } catch {
+          return [];
+        }
+      });
+    // The worker logs completion just after publishing the end the client saw.
+    await vi.waitFor(() => expect(logLines(s.workers).map((l) => l.msg)).toContain("request completed"), { timeout: 5_000 });
+    const edgeLines = logLines(s.edges);
+    const workerLines = logLines(s.workers);
+    expect(edgeLines.map((l) => l.msg)).toContain("request queued");
+    const [edgeLine] = edgeLines;
+    const [workerLine] = workerLines;
+    expect(edgeLine).toMatchObject({ parent_span_id: callerSpan, tenant: TENANT, dataset: "slow" });
+    expect(workerLine).toMatchObject({ parent_span_id: edgeLine!.span_id, tenant: TENANT, dataset: "slow" });
+    expect(String(workerLine!.request)).toMatch(/traced$/);
   });
 
   test("a worker started while requests queue takes some; one stopped with SIGTERM loses nothing", async () => {

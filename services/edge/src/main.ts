@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { ensureStreams, natsNames } from "@sluice/broker";
 import { edgeSettings, loadConfig } from "@sluice/config";
-import { createLogger, createRegistry, onShutdown } from "@sluice/runtime";
+import { createLogger, createRegistry, onShutdown, watchNats } from "@sluice/runtime";
 import { hs256Authenticator } from "./auth.js";
 import { EdgeServer } from "./edge-server.js";
 import { SessionRegistry } from "./session-registry.js";
@@ -20,6 +20,8 @@ async function main(): Promise<void> {
   await ensureStreams(jsm, names, { window: settings.window, requestLeaseMs: settings.requestLeaseMs, replicas: settings.streamReplicas });
 
   const registry = createRegistry("sluice_edge_");
+  const metrics = createEdgeMetrics(registry);
+  watchNats(nc, metrics.natsConnected, logger);
   const server = new EdgeServer(
     {
       nc,
@@ -28,7 +30,7 @@ async function main(): Promise<void> {
       names,
       window: settings.window,
       logger,
-      metrics: createEdgeMetrics(registry),
+      metrics,
       config,
       authenticator: hs256Authenticator(settings.jwtSecret),
       helloTimeoutMs: settings.helloTimeoutMs,

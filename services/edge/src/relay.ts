@@ -6,6 +6,9 @@ import {
   resultEndSchema,
   resultErrorSchema,
   resultMetaSchema,
+  startSpan,
+  traceFields,
+  traceHeaders,
   type FlowSignal,
   type Names,
   type RequestMessage,
@@ -49,8 +52,10 @@ export class Relay {
   #messages: ConsumerMessages | undefined;
   #consumerName: string | undefined;
   readonly #unacked = new Map<number, JsMsg>();
+  /** When each chunk not yet acked was sent to the client, for the ack-lag metric. */
+  readonly #sentAt = new Map<number, number>();
   readonly #subject: string;
-  readonly #logger: Logger;
+  #logger: Logger;
   /** Where frames go; undefined while the client is away (frames wait in #unacked). */
   #sink: ClientSink | undefined;
   /** Frames below this seq were consumed by the client before it resumed: acked, not sent. */
@@ -75,11 +80,17 @@ export class Relay {
     return this.request.id;
   }
 
-  /** Creates the request's consumer, then publishes the request for the workers. */
-  async start(): Promise<void> {
+  /**
+   * Creates the request's consumer, then publishes the request for the workers, with the trace
+   * context of a new span (continuing the client's `traceparent` when it sent one).
+   */
+  async start(traceparent?: string): Promise<void> {
+    const span = startSpan(traceparent);
+    this.#logger = this.#logger.child(traceFields(span));
     await this.#consume();
     const { js, names } = this.deps;
-    await js.publish(names.requestSubject(this.request.key), JSON.stringify(this.request), { msgID: this.request.key });
+    await js.publish(names.requestSubject(this.request.key), JSON.stringify(this.request), { msgID: this.request.key, headers: traceHeaders(span) });
+    this.#logger.info({ subject: this.request.subject, format: this.request.format }, "request queued");
     this.#begin();
   }
 
@@ -190,6 +201,7 @@ export class Relay {
         break;
       case "chunk":
         sink.sendBinary(encodeChunkHeader({ id, seq: header.seq, rows: header.rows }), msg.data);
+        this.#sentAt.set(header.seq, performance.now());
         this.deps.metrics.chunks.inc();
         this.deps.metrics.bytes.inc(msg.data.length);
         break;
@@ -241,6 +253,7 @@ export class Relay {
     const wasRelaying = this.#state === "relaying";
     this.#state = "finished";
     this.#unacked.clear();
+    this.#sentAt.clear();
     this.#messages?.stop();
     if (wasRelaying) this.deps.metrics.active.dec();
     if (this.#consumerName) await this.deps.jsm.consumers.delete(this.deps.names.resultStream, this.#consumerName).catch(() => undefined);
@@ -256,6 +269,11 @@ export class Relay {
     }
     this.#unacked.delete(seq);
     this.#ackedUpTo = Math.max(this.#ackedUpTo, seq);
+    const sentAt = this.#sentAt.get(seq);
+    if (sentAt !== undefined) {
+      this.#sentAt.delete(seq);
+      this.deps.metrics.ackLagSeconds.observe((performance.now() - sentAt) / 1000);
+    }
     await this.#consumed(msg);
   }
 
@@ -311,6 +329,7 @@ export class Relay {
     const wasRelaying = this.#state === "relaying";
     this.#state = "finished";
     this.#unacked.clear();
+    this.#sentAt.clear();
     this.#messages?.stop();
     this.#onFinished(this);
     if (wasRelaying) this.deps.metrics.active.dec();

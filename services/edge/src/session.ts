@@ -96,7 +96,7 @@ export class Session implements ClientSink {
     }
     switch (message.type) {
       case "query":
-        return this.#query(message.id, message.dataset, message.params, message.format);
+        return this.#query(message.id, message.dataset, message.params, message.format, message.traceparent);
       case "ack":
         return this.#relayFor(message.id).ack(message.seq);
       case "cancel":
@@ -164,11 +164,13 @@ export class Session implements ClientSink {
         try {
           await relay.resume(next);
         } catch (error) {
+          this.deps.metrics.resumes.inc({ outcome: "failed" });
           this.deps.logger.info({ err: error, request: request.key }, "request could not be resumed");
           continue;
         }
       }
       this.#relays.set(id, relay);
+      this.deps.metrics.resumes.inc({ outcome: "resumed" });
       attach.push([relay, next]);
     }
     // Requests the client no longer asks for are of no use to anyone.
@@ -180,7 +182,7 @@ export class Session implements ClientSink {
     if (this.#relays.get(relay.id) === relay) this.#relays.delete(relay.id);
   }
 
-  async #query(id: string, datasetName: string, params: RequestMessage["params"], format: RequestMessage["format"]): Promise<void> {
+  async #query(id: string, datasetName: string, params: RequestMessage["params"], format: RequestMessage["format"], traceparent?: string): Promise<void> {
     const identity = this.#identity;
     if (!identity) throw new SluiceError("INTERNAL");
     if (this.#relays.has(id)) throw new SluiceError("DUPLICATE_REQUEST");
@@ -201,7 +203,7 @@ export class Session implements ClientSink {
     const relay = new Relay(this.deps, request, this, (finished) => this.#forget(finished));
     this.#relays.set(id, relay);
     try {
-      await relay.start();
+      await relay.start(traceparent);
     } catch (error) {
       await relay.abandon();
       throw new SluiceError("SERVICE_UNAVAILABLE", undefined, { cause: error });

@@ -5,7 +5,7 @@ import { connect } from "@nats-io/transport-node";
 import pg from "pg";
 import { ensureStreams, natsNames } from "@sluice/broker";
 import { loadConfig, workerSettings } from "@sluice/config";
-import { createLogger, createRegistry, handleOpsRequest, onShutdown } from "@sluice/runtime";
+import { createLogger, createRegistry, handleOpsRequest, onShutdown, watchNats } from "@sluice/runtime";
 import { createWorkerMetrics } from "./metrics.js";
 import { Worker } from "./worker.js";
 
@@ -36,7 +36,8 @@ async function main(): Promise<void> {
   await ensureStreams(jsm, names, { window: settings.window, requestLeaseMs: settings.requestLeaseMs, replicas: settings.streamReplicas });
 
   const registry = createRegistry("sluice_worker_");
-  const metrics = createWorkerMetrics(registry);
+  const metrics = createWorkerMetrics(registry, pools);
+  watchNats(nc, metrics.natsConnected, logger);
   const worker = new Worker({ nc, js: jetstream(nc), jsm, names, pools, config, settings, logger, metrics }, slots);
   await worker.start();
 

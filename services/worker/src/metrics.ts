@@ -10,11 +10,41 @@ export interface WorkerMetrics {
   readonly errors: Counter<"code">;
   readonly firstChunkSeconds: Histogram;
   readonly recoveries: Counter;
+  readonly natsConnected: Gauge;
 }
 
-export function createWorkerMetrics(registry: Registry): WorkerMetrics {
+/** What the pool metrics read of a connection pool. */
+interface PoolStats {
+  readonly totalCount: number;
+  readonly idleCount: number;
+  readonly waitingCount: number;
+}
+
+/** Metrics of the worker; the pools' gauges are read from `pools` at each scrape. */
+export function createWorkerMetrics(registry: Registry, pools: ReadonlyMap<string, PoolStats> = new Map()): WorkerMetrics {
   const registers = [registry];
+  new Gauge({
+    name: "sluice_worker_leases_waiting",
+    help: "Requests waiting for a database connection",
+    registers,
+    collect() {
+      this.set([...pools.values()].reduce((sum, pool) => sum + pool.waitingCount, 0));
+    },
+  });
+  new Gauge({
+    name: "sluice_worker_pool_connections",
+    help: "Open database connections by database and state (busy, idle)",
+    labelNames: ["database", "state"],
+    registers,
+    collect() {
+      for (const [database, pool] of pools) {
+        this.set({ database, state: "busy" }, pool.totalCount - pool.idleCount);
+        this.set({ database, state: "idle" }, pool.idleCount);
+      }
+    },
+  });
   return {
+    natsConnected: new Gauge({ name: "sluice_worker_nats_connected", help: "1 while the NATS connection is up", registers }),
     requests: new Counter({ name: "sluice_worker_requests_total", help: "Requests finished, by outcome", labelNames: ["outcome"], registers }),
     active: new Gauge({ name: "sluice_worker_active_requests", help: "Requests running now", registers }),
     leases: new Gauge({ name: "sluice_worker_leases_in_use", help: "Database connections leased to requests", registers }),

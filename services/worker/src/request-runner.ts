@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import pg, { type Pool } from "pg";
 import Cursor from "pg-cursor";
 import { bindParams, type ParamConfig, type SluiceConfig, type WorkerSettings } from "@sluice/config";
-import { decodeResultHeader, discardResult, type Names, type RequestMessage } from "@sluice/broker";
+import { decodeResultHeader, discardResult, startSpan, traceFields, type Names, type RequestMessage } from "@sluice/broker";
 import { SluiceError, type ErrorCode } from "@sluice/protocol";
 import type { Logger } from "@sluice/runtime";
 import { Chunker, type FullChunk } from "./chunker.js";
@@ -39,7 +39,8 @@ const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value
 
 /** Runs one request from lease to release and reports how it ended. */
 export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg: JsMsg, handOver: AbortSignal): Promise<Outcome> {
-  const logger = deps.logger.child({ request: request.key, tenant: request.tenant, dataset: request.dataset });
+  const span = startSpan(msg.headers);
+  const logger = deps.logger.child({ request: request.key, tenant: request.tenant, dataset: request.dataset, ...traceFields(span) });
   const publisher = new ResultPublisher(deps.nc, deps.js, deps.names, {
     key: request.key,
     idleTimeoutMs: deps.settings.idleTimeoutMs,

@@ -12,3 +12,5 @@ export {
 } from "./messages.js";
 export type { RequestMessage, ResultKind, ResultHeader, FlowSignal } from "./messages.js";
 export { discardResult } from "./results.js";
+export { startSpan, traceHeaders, traceFields } from "./trace.js";
+export type { TraceIds } from "./trace.js";

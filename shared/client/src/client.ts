@@ -25,6 +25,8 @@ export interface QueryOptions<F extends Format = "csv"> {
   format?: F;
   /** Request id, 1-64 characters of A-Z a-z 0-9 _ -. Default: generated, unique in this client. */
   id?: string;
+  /** W3C `traceparent` of the caller's span: the request's logs on edge and worker carry its trace id. */
+  traceparent?: string;
 }
 
 /** Default connect options; a fresh object each call. */
@@ -87,7 +89,7 @@ export class SluiceClient {
     options: QueryOptions<F> = {},
   ): QueryStream<F> {
     const format = (options.format ?? "csv") as F;
-    return this.#session.query(dataset, params, format, options.id);
+    return this.#session.query(dataset, params, format, options.id, options.traceparent);
   }
 
   /** Closes the connection; queries still running fail with SERVICE_UNAVAILABLE. */

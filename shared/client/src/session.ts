@@ -71,7 +71,7 @@ export class Session implements SocketHandler, QueryLink {
   }
 
   /** Sends a query; throws RangeError for a malformed id and DUPLICATE_REQUEST for one in use. */
-  query<F extends Format>(dataset: string, params: Record<string, ParamValue>, format: F, id?: string): QueryStream<F> {
+  query<F extends Format>(dataset: string, params: Record<string, ParamValue>, format: F, id?: string, traceparent?: string): QueryStream<F> {
     const requestId = id ?? this.#generateId();
     if (!requestIdSchema.safeParse(requestId).success) {
       throw new RangeError(`request id "${requestId}" is not 1-64 characters of A-Z a-z 0-9 _ -`);
@@ -85,7 +85,7 @@ export class Session implements SocketHandler, QueryLink {
       return query;
     }
     this.#queries.set(requestId, query);
-    this.#deliver({ type: "query", id: requestId, dataset, params, format });
+    this.#deliver({ type: "query", id: requestId, dataset, params, format, ...(traceparent ? { traceparent } : {}) });
     return query;
   }
 

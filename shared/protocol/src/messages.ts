@@ -38,6 +38,8 @@ export const querySchema = z.strictObject({
   dataset: z.string().min(1).max(128),
   params: z.record(z.string().max(128), paramValueSchema).default({}),
   format: formatSchema.default("csv"),
+  /** W3C trace context of the caller's span; the request's trace continues it. */
+  traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, "a W3C traceparent").optional(),
 });
 
 export const ackSchema = z.strictObject({ type: z.literal("ack"), id: requestIdSchema, seq: seqSchema });
