@@ -12,6 +12,25 @@ export function validateTenant(tenant: string): void {
   }
 }
 
+/**
+ * What a request could leave on its connection that a ROLLBACK does not undo, one column each:
+ * a transaction still open, session advisory locks, prepared statements, cursors WITH HOLD, temp
+ * objects, LISTEN channels, and session-level settings (those a connection pooler sets for its
+ * clients excepted). All zero on a clean connection.
+ */
+const LEFTOVERS_SQL = `SELECT
+  (now() <> statement_timestamp())::int AS open_transaction,
+  (SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())::int AS advisory_locks,
+  (SELECT count(*) FROM pg_catalog.pg_prepared_statements)::int AS prepared_statements,
+  (SELECT count(*) FROM pg_catalog.pg_cursors WHERE is_holdable)::int AS held_cursors,
+  (SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = pg_my_temp_schema())::int AS temp_objects,
+  (SELECT count(*) FROM pg_catalog.pg_listening_channels())::int AS listen_channels,
+  (SELECT count(*) FROM pg_catalog.pg_settings WHERE source = 'session'
+     AND name NOT IN ('application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'IntervalStyle', 'standard_conforming_strings'))::int AS session_settings`;
+
+/** How a lease ended: its connection went back to the pool, or was closed (and why). */
+export type LeaseEnd = { readonly kept: true } | { readonly kept: false; readonly reason: "broken" | "leftovers"; readonly leftovers?: readonly string[] };
+
 export interface LeaseOptions {
   readonly tenant: string;
   readonly statementTimeoutMs: number;
@@ -59,10 +78,6 @@ export class Lease {
     }
   }
 
-  /**
-   * Ends the transaction and returns the connection. A connection that failed, or whose
-   * transaction cannot be ended cleanly, is destroyed instead of going back to the pool.
-   */
   /** True once the connection failed; it will be destroyed, not returned. */
   get broken(): boolean {
     return this.#connectionError !== undefined;
@@ -78,18 +93,32 @@ export class Lease {
   };
   #connectionError: Error | undefined;
 
-  async release(): Promise<void> {
-    if (this.#state === "released") return;
+  /**
+   * Ends the transaction and returns the connection to the pool once it is proven clean. A
+   * connection that failed, or that keeps state from the request, is closed instead. Undefined
+   * when the lease was already released.
+   */
+  async release(): Promise<LeaseEnd | undefined> {
+    if (this.#state === "released") return undefined;
     this.#state = "released";
-    let broken = this.#connectionError !== undefined;
-    if (!broken) {
+    let end: LeaseEnd = { kept: false, reason: "broken" };
+    if (this.#connectionError === undefined) {
       try {
         await this.client.query("ROLLBACK");
+        const leftovers = await this.#leftovers();
+        end = leftovers.length === 0 ? { kept: true } : { kept: false, reason: "leftovers", leftovers };
       } catch {
-        broken = true;
+        end = { kept: false, reason: "broken" };
       }
     }
     this.client.off("error", this.#onError);
-    this.client.release(broken ? new Error("connection discarded after a failed request") : undefined);
+    this.client.release(end.kept ? undefined : new Error(`connection discarded: ${end.reason}`));
+    return end;
+  }
+
+  /** Names of the kinds of state the request left on the connection; empty when it is clean. */
+  async #leftovers(): Promise<string[]> {
+    const { rows } = await this.client.query<Record<string, number>>(LEFTOVERS_SQL);
+    return Object.entries(rows[0] ?? {}).flatMap(([name, count]) => (count > 0 ? [name] : []));
   }
 }

@@ -11,6 +11,7 @@ export interface WorkerMetrics {
   readonly firstChunkSeconds: Histogram;
   readonly recoveries: Counter;
   readonly natsConnected: Gauge;
+  readonly leasesDiscarded: Counter<"reason">;
 }
 
 /** What the pool metrics read of a connection pool. */
@@ -44,6 +45,12 @@ export function createWorkerMetrics(registry: Registry, pools: ReadonlyMap<strin
     },
   });
   return {
+    leasesDiscarded: new Counter({
+      name: "sluice_worker_leases_discarded_total",
+      help: "Connections closed after a lease instead of reused: broken, or left with state (leftovers)",
+      labelNames: ["reason"],
+      registers,
+    }),
     natsConnected: new Gauge({ name: "sluice_worker_nats_connected", help: "1 while the NATS connection is up", registers }),
     requests: new Counter({ name: "sluice_worker_requests_total", help: "Requests finished, by outcome", labelNames: ["outcome"], registers }),
     active: new Gauge({ name: "sluice_worker_active_requests", help: "Requests running now", registers }),

@@ -49,7 +49,7 @@ export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg:
   const progress = startProgress();
   try {
     if (msg.info.deliveryCount > 1 && (await recover(deps, request, publisher, progress, logger)) === "finished") return "completed";
-    await stream(deps, request, publisher, progress);
+    await stream(deps, request, publisher, progress, logger);
     const summary = { rows: progress.rows, chunks: progress.chunks, bytes: progress.bytes };
     await publisher.publish({ kind: "end", seq: progress.seq, rows: 0 }, json(summary));
     logger.info(summary, "request completed");
@@ -118,7 +118,7 @@ async function recover(deps: RunnerDeps, request: RequestMessage, publisher: Res
   return "continue";
 }
 
-async function stream(deps: RunnerDeps, request: RequestMessage, publisher: ResultPublisher, progress: Progress): Promise<void> {
+async function stream(deps: RunnerDeps, request: RequestMessage, publisher: ResultPublisher, progress: Progress, logger: Logger): Promise<void> {
   const dataset = deps.config.datasets[request.dataset];
   if (!dataset) throw new SluiceError("UNKNOWN_DATASET");
   const values = bindParams(dataset, request.params);
@@ -150,7 +150,11 @@ async function stream(deps: RunnerDeps, request: RequestMessage, publisher: Resu
   } finally {
     await interrupting;
     deps.metrics.leases.dec();
-    await lease.release();
+    const end = await lease.release();
+    if (end && !end.kept) {
+      deps.metrics.leasesDiscarded.inc({ reason: end.reason });
+      if (end.leftovers) logger.warn({ leftovers: end.leftovers }, "connection closed: the request left state on it");
+    }
   }
 }
 
