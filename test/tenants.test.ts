@@ -85,6 +85,7 @@ describe("tenants", () => {
 
   const pgbouncer = findPgBouncer();
   if (!pgbouncer && process.env.CI) throw new Error("CI must install pgbouncer (apt-get install pgbouncer)");
+  if (!pgbouncer) console.warn("pgbouncer is not installed (apt-get install pgbouncer): the PgBouncer isolation test is skipped");
   describe.skipIf(!pgbouncer)("through PgBouncer in transaction mode", () => {
     const POOL_SIZE = 4;
     let bouncer: PgBouncer | undefined;
