@@ -3,9 +3,10 @@ import { createServer } from "node:http";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import pg from "pg";
-import { ensureStreams, natsNames } from "@sluice/broker";
+import { ensureAuditStream, ensureStreams, natsNames } from "@sluice/broker";
 import { loadConfig, workerSettings } from "@sluice/config";
 import { createLogger, createRegistry, handleOpsRequest, onShutdown, watchNats } from "@sluice/runtime";
+import { AuditLog, AuditWriter } from "./audit.js";
 import { createWorkerMetrics } from "./metrics.js";
 import { Worker } from "./worker.js";
 
@@ -17,16 +18,19 @@ async function main(): Promise<void> {
   const config = loadConfig(settings.configPath, { env: process.env });
   const logger = createLogger("worker", settings.logLevel);
 
-  const pools = new Map<string, pg.Pool>();
-  for (const [name, db] of Object.entries(config.databases)) {
-    if (db.role === "audit") continue;
-    const pool = new pg.Pool({ connectionString: db.url, max: db.pool, application_name: "sluice-worker" });
+  const openPool = (name: string, url: string, max: number, applicationName: string): pg.Pool => {
+    const pool = new pg.Pool({ connectionString: url, max, application_name: applicationName });
     pool.on("error", (error) => logger.warn({ err: error, database: name }, "idle database connection failed"));
     // A connection can fail at any moment of its life, leased or not, and after its lease ended
     // ('error' without a listener would end the process); leases see the failure themselves.
     pool.on("connect", (client) => client.on("error", (error) => logger.debug({ err: error, database: name }, "database connection failed")));
-    pools.set(name, pool);
+    return pool;
+  };
+  const pools = new Map<string, pg.Pool>();
+  for (const [name, db] of Object.entries(config.databases)) {
+    if (db.role !== "audit") pools.set(name, openPool(name, db.url, db.pool, "sluice-worker"));
   }
+  const [auditName, auditDb] = Object.entries(config.databases).find(([, db]) => db.role === "audit") ?? [];
   const readPools = new Set(Object.values(config.datasets).map((d) => d.database));
   const slots = settings.slots ?? Math.max(1, ...[...readPools].map((name) => config.databases[name]?.pool ?? 1));
 
@@ -38,7 +42,19 @@ async function main(): Promise<void> {
   const registry = createRegistry("sluice_worker_");
   const metrics = createWorkerMetrics(registry, pools);
   watchNats(nc, metrics.natsConnected, logger);
-  const worker = new Worker({ nc, js: jetstream(nc), jsm, names, pools, config, settings, logger, metrics }, slots);
+  const js = jetstream(nc);
+
+  // Audit records travel through a stream to the audit database, on a connection of their own.
+  let audit: { log: AuditLog; writer: AuditWriter; pool: pg.Pool } | undefined;
+  if (auditName && auditDb) {
+    await ensureAuditStream(jsm, names, settings.streamReplicas);
+    const pool = openPool(auditName, auditDb.url, Math.min(auditDb.pool, 2), "sluice-audit");
+    const writer = new AuditWriter(await js.consumers.get(names.auditStream, names.auditConsumer), pool, logger, metrics);
+    writer.start();
+    audit = { log: new AuditLog(js, names, logger), writer, pool };
+  }
+
+  const worker = new Worker({ nc, js, jsm, names, pools, config, settings, logger, metrics, ...(audit ? { audit: audit.log } : {}) }, slots);
   await worker.start();
 
   const server = createServer((req, res) => {
@@ -52,9 +68,10 @@ async function main(): Promise<void> {
 
   onShutdown(logger, async () => {
     await worker.close(FINISH_TIMEOUT_MS);
+    await audit?.writer.close();
     server.close();
     await nc.drain();
-    await Promise.all([...pools.values()].map((pool) => pool.end()));
+    await Promise.all([...pools.values(), ...(audit ? [audit.pool] : [])].map((pool) => pool.end()));
   });
 }
 

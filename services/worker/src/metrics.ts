@@ -12,6 +12,8 @@ export interface WorkerMetrics {
   readonly recoveries: Counter;
   readonly natsConnected: Gauge;
   readonly leasesDiscarded: Counter<"reason">;
+  readonly auditRecords: Counter;
+  readonly auditFailures: Counter;
 }
 
 /** What the pool metrics read of a connection pool. */
@@ -49,6 +51,12 @@ export function createWorkerMetrics(registry: Registry, pools: ReadonlyMap<strin
       name: "sluice_worker_leases_discarded_total",
       help: "Connections closed after a lease instead of reused: broken, or left with state (leftovers)",
       labelNames: ["reason"],
+      registers,
+    }),
+    auditRecords: new Counter({ name: "sluice_worker_audit_records_total", help: "Audit records written to the audit database", registers }),
+    auditFailures: new Counter({
+      name: "sluice_worker_audit_write_failures_total",
+      help: "Audit database writes that failed (the records are retried)",
       registers,
     }),
     natsConnected: new Gauge({ name: "sluice_worker_nats_connected", help: "1 while the NATS connection is up", registers }),

@@ -6,6 +6,7 @@ import { bindParams, type ParamConfig, type SluiceConfig, type WorkerSettings } 
 import { decodeResultHeader, discardResult, startSpan, traceFields, type Names, type RequestMessage } from "@sluice/broker";
 import { SluiceError, type ErrorCode } from "@sluice/protocol";
 import type { Logger } from "@sluice/runtime";
+import { paramsDigest, WORKER_ID, type AuditLog } from "./audit.js";
 import { Chunker, type FullChunk } from "./chunker.js";
 import { translateDbError } from "./db-errors.js";
 import { Lease } from "./lease.js";
@@ -24,6 +25,8 @@ export interface RunnerDeps {
   readonly settings: WorkerSettings;
   readonly logger: Logger;
   readonly metrics: WorkerMetrics;
+  /** Where finished requests are recorded; absent when no database has role audit. */
+  readonly audit?: AuditLog;
 }
 
 /** Largest number of rows asked of the cursor at once. */
@@ -31,49 +34,82 @@ const MAX_ROWS_PER_READ = 4096;
 /** Small first read, so the first chunk leaves quickly. */
 const FIRST_READ_ROWS = 32;
 
-/** "handed-over": the worker is stopping and another worker continues the request. */
-export type Outcome = "completed" | "failed" | "cancelled" | "handed-over";
+/**
+ * "handed-over": the worker is stopping and another worker continues the request; "abandoned": no
+ * client acked anything within the idle timeout.
+ */
+export type Outcome = "completed" | "failed" | "cancelled" | "abandoned" | "handed-over";
+
+interface Ending {
+  readonly outcome: Outcome;
+  readonly code?: ErrorCode;
+}
 
 const encoder = new TextEncoder();
 const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
 
-/** Runs one request from lease to release and reports how it ended. */
+/** Runs one request from lease to release, records it in the audit log, and reports how it ended. */
 export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg: JsMsg, handOver: AbortSignal): Promise<Outcome> {
+  const startedAt = new Date();
   const span = startSpan(msg.headers);
   const logger = deps.logger.child({ request: request.key, tenant: request.tenant, dataset: request.dataset, ...traceFields(span) });
+  const progress = startProgress();
+  const ending = await execute(deps, request, msg, handOver, progress, logger);
+  // A request handed over is recorded by the worker that finishes it.
+  if (deps.audit && ending.outcome !== "handed-over") {
+    const finishedAt = new Date();
+    await deps.audit.record({
+      request: request.key,
+      tenant: request.tenant,
+      subject: request.subject,
+      dataset: request.dataset,
+      params_digest: paramsDigest(request.params),
+      rows: progress.rows,
+      bytes: progress.bytes,
+      duration_ms: finishedAt.getTime() - startedAt.getTime(),
+      outcome: ending.outcome,
+      error_code: ending.code ?? null,
+      started_at: startedAt.toISOString(),
+      finished_at: finishedAt.toISOString(),
+      worker: WORKER_ID,
+    });
+  }
+  return ending.outcome;
+}
+
+async function execute(deps: RunnerDeps, request: RequestMessage, msg: JsMsg, handOver: AbortSignal, progress: Progress, logger: Logger): Promise<Ending> {
   const publisher = new ResultPublisher(deps.nc, deps.js, deps.names, {
     key: request.key,
     idleTimeoutMs: deps.settings.idleTimeoutMs,
   });
   handOver.addEventListener("abort", () => publisher.handOver(), { once: true });
-  const progress = startProgress();
   try {
-    if (msg.info.deliveryCount > 1 && (await recover(deps, request, publisher, progress, logger)) === "finished") return "completed";
+    if (msg.info.deliveryCount > 1 && (await recover(deps, request, publisher, progress, logger)) === "finished") return { outcome: "completed" };
     await stream(deps, request, publisher, progress, logger);
     const summary = { rows: progress.rows, chunks: progress.chunks, bytes: progress.bytes };
     await publisher.publish({ kind: "end", seq: progress.seq, rows: 0 }, json(summary));
     logger.info(summary, "request completed");
-    return "completed";
+    return { outcome: "completed" };
   } catch (caught) {
     const error = translateDbError(caught);
     if (publisher.idle) {
       // No edge is reading the request any more (its client never came back): clean up here.
       logger.info("request abandoned: no acks within the idle timeout");
       await discardResult(deps.js, deps.jsm, deps.names, request.key, { marker: true, markerSeq: progress.seq }).catch(() => undefined);
-      return "cancelled";
+      return { outcome: "abandoned" };
     }
     if (publisher.handedOver) {
       logger.info({ chunks: progress.chunks }, "request handed over to another worker");
-      return "handed-over";
+      return { outcome: "handed-over" };
     }
     if (publisher.cancelled) {
       logger.info({ err: error.cause }, "request cancelled");
-      return "cancelled";
+      return { outcome: "cancelled", code: "CANCELLED" };
     }
     logger.warn({ code: error.code, err: error.cause ?? error }, "request failed");
     deps.metrics.errors.inc({ code: error.code });
     await publishError(publisher, progress.seq, error.code, error.message, logger);
-    return error.code === "CANCELLED" ? "cancelled" : "failed";
+    return { outcome: error.code === "CANCELLED" ? "cancelled" : "failed", code: error.code };
   } finally {
     publisher.close();
   }

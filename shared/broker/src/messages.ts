@@ -16,6 +16,25 @@ export const requestMessageSchema = z.strictObject({
 });
 export type RequestMessage = z.infer<typeof requestMessageSchema>;
 
+/** What the audit database keeps of one request, as workers publish it for the audit writers. */
+export const auditRecordSchema = z.strictObject({
+  request: z.string(),
+  tenant: z.string(),
+  subject: z.string(),
+  dataset: z.string(),
+  /** SHA-256 of the parameters as canonical JSON (names sorted): comparable, not readable. */
+  params_digest: z.string(),
+  rows: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  duration_ms: z.number().int().nonnegative(),
+  outcome: z.enum(["completed", "failed", "cancelled", "abandoned"]),
+  error_code: z.enum(errorCodeList).nullable(),
+  started_at: z.iso.datetime(),
+  finished_at: z.iso.datetime(),
+  worker: z.string(),
+});
+export type AuditRecord = z.infer<typeof auditRecordSchema>;
+
 /** What a message on a request's result subject is. */
 export type ResultKind = "meta" | "chunk" | "end" | "error";
 

@@ -10,6 +10,10 @@ export interface Names {
   readonly requestStream: string;
   readonly resultStream: string;
   readonly workerConsumer: string;
+  /** Audit records on their way to the audit database, and the workers' consumer writing them. */
+  readonly auditStream: string;
+  readonly auditSubject: string;
+  readonly auditConsumer: string;
   readonly requestFilter: string;
   readonly resultFilter: string;
   requestSubject(key: string): string;
@@ -31,6 +35,9 @@ export function natsNames(prefix: string): Names {
     requestStream: `${prefix}_requests`,
     resultStream: `${prefix}_results`,
     workerConsumer: `${prefix}_workers`,
+    auditStream: `${prefix}_audit`,
+    auditSubject: `${prefix}.audit`,
+    auditConsumer: `${prefix}_audit_writers`,
     requestFilter: `${prefix}.req.>`,
     resultFilter: `${prefix}.res.>`,
     requestSubject: (key: string) => `${prefix}.req.${key}`,

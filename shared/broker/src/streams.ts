@@ -55,17 +55,47 @@ export function streamConfigs(names: Names, options: StreamOptions): (Partial<St
   ];
 }
 
+/** Audit records wait this long for the audit database before they are dropped. */
+const AUDIT_MAX_AGE_MS = 7 * 24 * HOUR_MS;
+
+/** Creates `config`'s stream, or updates it to `config`. */
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+    await jsm.streams.update(config.name, config);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError) || error.code !== 10059) throw error;
+    await jsm.streams.add(config);
+  }
+}
+
+/**
+ * The audit stream and its writers' consumer: records wait there, durably, until a worker has
+ * written them to the audit database (a week at most). The request key is the message id, so a
+ * record published twice is stored once.
+ */
+export async function ensureAuditStream(jsm: JetStreamManager, names: Names, replicas = 1): Promise<void> {
+  await ensureStream(jsm, {
+    name: names.auditStream,
+    subjects: [names.auditSubject],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    max_age: nanos(AUDIT_MAX_AGE_MS),
+    duplicate_window: nanos(120_000),
+    max_msg_size: 64 * 1024,
+    num_replicas: replicas,
+  });
+  const writers = { durable_name: names.auditConsumer, ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), max_deliver: -1 };
+  try {
+    await jsm.consumers.add(names.auditStream, writers);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError)) throw error;
+  }
+}
+
 /** Creates the streams and the workers' consumer, or updates them to the current settings. */
 export async function ensureStreams(jsm: JetStreamManager, names: Names, options: StreamOptions): Promise<void> {
-  for (const config of streamConfigs(names, options)) {
-    try {
-      await jsm.streams.info(config.name);
-      await jsm.streams.update(config.name, config);
-    } catch (error) {
-      if (!(error instanceof JetStreamApiError) || error.code !== 10059) throw error;
-      await jsm.streams.add(config);
-    }
-  }
+  for (const config of streamConfigs(names, options)) await ensureStream(jsm, config);
   const workers = {
     durable_name: names.workerConsumer,
     filter_subject: names.requestFilter,

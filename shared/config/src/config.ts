@@ -38,6 +38,9 @@ const configSchema = z
     if (primaries.length > 1) {
       ctx.addIssue({ code: "custom", path: ["databases"], message: "at most one database may have role primary" });
     }
+    if (Object.values(config.databases).filter((db) => db.role === "audit").length > 1) {
+      ctx.addIssue({ code: "custom", path: ["databases"], message: "at most one database may have role audit" });
+    }
     for (const [name, dataset] of Object.entries(config.datasets)) {
       const path = ["datasets", name];
       const database = dataset.database ?? primaries[0]?.[0];
