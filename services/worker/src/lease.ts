@@ -5,11 +5,13 @@ import { translateDbError } from "./db-errors.js";
 /** Tenants are schemas: a plain identifier, never a system schema. */
 const TENANT_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
-export function validateTenant(tenant: string): void {
+export function tenantIsValid(tenant: string): boolean {
   const lower = tenant.toLowerCase();
-  if (!TENANT_PATTERN.test(tenant) || lower.startsWith("pg_") || lower === "information_schema") {
-    throw new SluiceError("TENANT_INVALID");
-  }
+  return TENANT_PATTERN.test(tenant) && !lower.startsWith("pg_") && lower !== "information_schema";
+}
+
+export function validateTenant(tenant: string): void {
+  if (!tenantIsValid(tenant)) throw new SluiceError("TENANT_INVALID");
 }
 
 /**

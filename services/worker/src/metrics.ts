@@ -12,6 +12,7 @@ export interface WorkerMetrics {
   readonly recoveries: Counter;
   readonly natsConnected: Gauge;
   readonly leasesDiscarded: Counter<"reason">;
+  readonly tenantWaits: Counter;
   readonly auditRecords: Counter;
   readonly auditFailures: Counter;
 }
@@ -51,6 +52,11 @@ export function createWorkerMetrics(registry: Registry, pools: ReadonlyMap<strin
       name: "sluice_worker_leases_discarded_total",
       help: "Connections closed after a lease instead of reused: broken, or left with state (leftovers)",
       labelNames: ["reason"],
+      registers,
+    }),
+    tenantWaits: new Counter({
+      name: "sluice_worker_tenant_waits_total",
+      help: "Requests sent back to the queue because their tenant ran as many requests as it may",
       registers,
     }),
     auditRecords: new Counter({ name: "sluice_worker_audit_records_total", help: "Audit records written to the audit database", registers }),

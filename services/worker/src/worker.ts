@@ -1,7 +1,12 @@
+import { randomInt } from "node:crypto";
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import { requestMessageSchema } from "@sluice/broker";
+import { tenantIsValid } from "./lease.js";
 import { runRequest, type Outcome, type RunnerDeps } from "./request-runner.js";
+import type { TenantSlot, TenantSlots } from "./tenant-slots.js";
 
+/** A request whose tenant is at its limit goes back to the queue for about this long. */
+const TENANT_WAIT_MS = 500;
 /** Pull timeout: how long one pull waits for a request before asking again. */
 const PULL_EXPIRES_MS = 5_000;
 const PULL_RETRY_MS = 1_000;
@@ -18,9 +23,14 @@ export class Worker {
   #consumer: Consumer | undefined;
   readonly #handOver = new AbortController();
 
+  /**
+   * `slots`: requests this worker runs at once; `tenantSlots`: the limit of each tenant's running
+   * requests across all workers, if any.
+   */
   constructor(
     private readonly deps: RunnerDeps,
     private readonly slots: number,
+    private readonly tenantSlots?: TenantSlots,
   ) {}
 
   get ready(): boolean {
@@ -78,15 +88,31 @@ export class Worker {
       msg.term();
       return;
     }
+    const request = parsed.data;
+    // An invalid tenant takes no slot: the request fails with TENANT_INVALID when it runs.
+    let slot: TenantSlot | undefined;
+    if (this.tenantSlots && tenantIsValid(request.tenant)) {
+      slot = await this.tenantSlots.acquire(request.tenant, request.key);
+      if (!slot) {
+        // The tenant runs as many requests as it may: back to the queue, so other tenants' go first.
+        this.deps.metrics.tenantWaits.inc();
+        msg.nak(TENANT_WAIT_MS + randomInt(TENANT_WAIT_MS));
+        return;
+      }
+    }
     // Tell JetStream the request is in hand while it runs, so it is not given to another worker.
-    const heartbeat = setInterval(() => msg.working(), this.deps.settings.requestLeaseMs / 3);
+    const heartbeat = setInterval(() => {
+      msg.working();
+      void slot?.refresh();
+    }, this.deps.settings.requestLeaseMs / 3);
     let outcome: Outcome = "failed";
     try {
-      outcome = await runRequest(this.deps, parsed.data, msg, this.#handOver.signal);
+      outcome = await runRequest(this.deps, request, msg, this.#handOver.signal);
     } catch (error) {
-      this.deps.logger.error({ err: error, request: parsed.data.key }, "request runner crashed");
+      this.deps.logger.error({ err: error, request: request.key }, "request runner crashed");
     } finally {
       clearInterval(heartbeat);
+      await slot?.release();
       this.deps.metrics.requests.inc({ outcome });
       // Handed over: delivered again at once, to a worker that continues after the last chunk.
       if (outcome === "handed-over") msg.nak();

@@ -14,6 +14,8 @@ export interface Names {
   readonly auditStream: string;
   readonly auditSubject: string;
   readonly auditConsumer: string;
+  /** Key-value bucket of the tenants' running-request slots. */
+  readonly tenantSlotsBucket: string;
   readonly requestFilter: string;
   readonly resultFilter: string;
   requestSubject(key: string): string;
@@ -38,6 +40,7 @@ export function natsNames(prefix: string): Names {
     auditStream: `${prefix}_audit`,
     auditSubject: `${prefix}.audit`,
     auditConsumer: `${prefix}_audit_writers`,
+    tenantSlotsBucket: `${prefix}_tenant_slots`,
     requestFilter: `${prefix}.req.>`,
     resultFilter: `${prefix}.res.>`,
     requestSubject: (key: string) => `${prefix}.req.${key}`,

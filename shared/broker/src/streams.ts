@@ -101,13 +101,14 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, options
     filter_subject: names.requestFilter,
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(options.requestLeaseMs),
-    max_deliver: 5,
+    // Unlimited: a request whose tenant is at its limit goes back to wait (nak) as often as needed.
+    max_deliver: -1,
     max_ack_pending: 10_000,
   };
   try {
     await jsm.consumers.add(names.requestStream, workers);
   } catch (error) {
     if (!(error instanceof JetStreamApiError)) throw error;
-    await jsm.consumers.update(names.requestStream, names.workerConsumer, { ack_wait: workers.ack_wait, max_deliver: 5, max_ack_pending: 10_000 });
+    await jsm.consumers.update(names.requestStream, names.workerConsumer, { ack_wait: workers.ack_wait, max_deliver: -1, max_ack_pending: 10_000 });
   }
 }

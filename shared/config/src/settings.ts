@@ -34,6 +34,7 @@ const workerSchema = z.object({
   SLUICE_CHUNK_BYTES: positive.min(4096).max(768 * 1024).default(512 * 1024),
   SLUICE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().nonnegative().default(30_000),
   SLUICE_IDLE_TIMEOUT_MS: positive.default(300_000),
+  SLUICE_TENANT_MAX_RUNNING: z.coerce.number().int().nonnegative().default(8),
 });
 
 /** Settings of both services, with their defaults. */
@@ -78,6 +79,8 @@ export interface WorkerSettings extends CommonSettings {
   readonly statementTimeoutMs: number;
   /** A request whose client acks nothing for this long is abandoned. Default 5 min. */
   readonly idleTimeoutMs: number;
+  /** Requests of one tenant running at once across all workers; 0: no limit. Default 8. */
+  readonly tenantMaxRunning: number;
 }
 
 function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.infer<S> {
@@ -124,6 +127,7 @@ export function workerSettings(env: Env): WorkerSettings {
     chunkBytes: e.SLUICE_CHUNK_BYTES,
     statementTimeoutMs: e.SLUICE_STATEMENT_TIMEOUT_MS,
     idleTimeoutMs: e.SLUICE_IDLE_TIMEOUT_MS,
+    tenantMaxRunning: e.SLUICE_TENANT_MAX_RUNNING,
   });
 }
 
