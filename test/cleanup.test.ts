@@ -1,11 +1,9 @@
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect as connectNats } from "@nats-io/transport-node";
 import { describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import { connect } from "@sluice/client";
-import { natsNames } from "@sluice/broker";
 import { metricTotal, scrapeMetrics } from "./fixtures/metrics.js";
 import { useTestStack } from "./fixtures/stack.js";
+import { streamState } from "./fixtures/streams.js";
 
 /** Nothing accumulates: consumers, stream data, connections; database faults reach the client coded. */
 
@@ -25,20 +23,6 @@ const stack = useTestStack({
     await db.query("CREATE SCHEMA acme");
   },
 });
-
-async function streamState(natsUrl: string, prefix: string): Promise<{ consumers: number; results: number; requests: number }> {
-  const nc = await connectNats({ servers: natsUrl });
-  try {
-    const jsm = await jetstreamManager(nc);
-    const names = natsNames(prefix);
-    const consumers = (await jsm.consumers.list(names.resultStream).next()).length;
-    const results = (await jsm.streams.info(names.resultStream)).state.messages;
-    const requests = (await jsm.streams.info(names.requestStream)).state.messages;
-    return { consumers, results, requests };
-  } finally {
-    await nc.close();
-  }
-}
 
 describe("cleanup", () => {
   test(`${REQUESTS} short requests leave no consumer, no stream data and no busy connection behind`, async () => {

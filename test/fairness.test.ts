@@ -1,8 +1,9 @@
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { WebSocket } from "ws";
 import { connect, type SluiceClient } from "@sluice/client";
 import { metricTotal, scrapeMetrics } from "./fixtures/metrics.js";
 import { useTestStack, type TestStack } from "./fixtures/stack.js";
+import { streamState } from "./fixtures/streams.js";
 
 /**
  * One tenant starts a dozen big exports at once; another asks for small results meanwhile. Each
@@ -15,6 +16,7 @@ const BIG_ROWS = 60_000;
 const BURST = 12;
 const SMALL = 5;
 const DATASETS = {
+  endless: { sql: "SELECT n, repeat('x', 500) AS pad FROM generate_series(1, 10000000) n" },
   big: { sql: `SELECT n, repeat('x', 120) AS pad FROM generate_series(1, ${BIG_ROWS}) n` },
   small: { sql: "SELECT n FROM generate_series(1, 100) n" },
 };
@@ -77,6 +79,11 @@ async function scenario(s: TestStack): Promise<Timeline> {
   }
 }
 
+async function tenantWaits(s: TestStack): Promise<number> {
+  const texts = await Promise.all(s.workers.map((w) => scrapeMetrics(w.port)));
+  return texts.reduce((sum, text) => sum + metricTotal(text, "sluice_worker_tenant_waits_total"), 0);
+}
+
 const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 const describeTimeline = (t: Timeline): string =>
   `small requests: median ${median(t.smallLatency).toFixed(0)} ms, all done at ${t.smallAllDone.toFixed(0)} ms; ` +
@@ -92,8 +99,30 @@ describe("fairness", () => {
       console.info(`tenant limit 2: ${describeTimeline(timeline)}`);
       // Ordering, not time: the small requests end before the burst is half done.
       expect(timeline.smallAllDone).toBeLessThan(timeline.bigDone[BURST / 2 - 1]!);
-      const waits = await Promise.all(s.workers.map(async (w) => metricTotal(await scrapeMetrics(w.port), "sluice_worker_tenant_waits_total")));
-      expect(waits.reduce((a, b) => a + b, 0), "the burst's requests waited for their tenant's slots").toBeGreaterThan(0);
+      expect(await tenantWaits(s), "the burst's requests waited for their tenant's slots").toBeGreaterThan(0);
+    });
+
+    test("a waiting request can be cancelled; it leaves nothing behind and frees nothing it did not hold", async () => {
+      const s = stack();
+      const client = await connect({ url: s.url, token: await s.token("hog"), WebSocket });
+      try {
+        // Two requests the client does not read hold the tenant's two slots (their windows fill).
+        const holders = [client.query("endless"), client.query("endless")];
+        await Promise.all(holders.map((h) => h.meta));
+        const waitsBefore = await tenantWaits(s);
+        const waiting = client.query("small");
+        await vi.waitFor(async () => expect(await tenantWaits(s)).toBeGreaterThan(waitsBefore), { timeout: 10_000, interval: 100 });
+        waiting.cancel();
+        await expect(waiting.result).rejects.toMatchObject({ code: "CANCELLED" });
+        for (const holder of holders) holder.cancel();
+        await Promise.allSettled(holders.map((h) => h.result));
+        // The slots are free again: the tenant's next request runs at once.
+        expect(await rowsOf(client, "small")).toBe(100);
+      } finally {
+        client.close();
+      }
+      // The cancelled waiting request left the queue once a worker saw it again.
+      await vi.waitFor(async () => expect((await streamState(s.natsUrl, s.natsPrefix)).requests).toBe(0), { timeout: 10_000, interval: 200 });
     });
   });
 
