@@ -8,7 +8,7 @@ import { loadConfig, workerSettings } from "@sluice/config";
 import { createLogger, createRegistry, handleOpsRequest, onShutdown, watchNats } from "@sluice/runtime";
 import { AuditLog, AuditWriter } from "./audit.js";
 import { createWorkerMetrics } from "./metrics.js";
-import { TenantSlots } from "./tenant-slots.js";
+import { openSharedState, RunCounter, TenantSlots } from "./shared-state.js";
 import { Worker } from "./worker.js";
 
 /** Time SIGTERM gives running requests to finish before handing them over to other workers. */
@@ -55,11 +55,12 @@ async function main(): Promise<void> {
     audit = { log: new AuditLog(js, names, logger), writer, pool };
   }
 
-  const tenantSlots =
-    settings.tenantMaxRunning > 0
-      ? await TenantSlots.open(js, names, { limit: settings.tenantMaxRunning, ttlMs: 2 * settings.requestLeaseMs, replicas: settings.streamReplicas })
-      : undefined;
-  const worker = new Worker({ nc, js, jsm, names, pools, config, settings, logger, metrics, ...(audit ? { audit: audit.log } : {}) }, slots, tenantSlots);
+  const state = await openSharedState(js, names, { ttlMs: 2 * settings.requestLeaseMs, replicas: settings.streamReplicas });
+  const shared = {
+    runs: new RunCounter(state),
+    ...(settings.tenantMaxRunning > 0 ? { tenantSlots: new TenantSlots(state, settings.tenantMaxRunning) } : {}),
+  };
+  const worker = new Worker({ nc, js, jsm, names, pools, config, settings, logger, metrics, ...(audit ? { audit: audit.log } : {}) }, slots, shared);
   await worker.start();
 
   const server = createServer((req, res) => {

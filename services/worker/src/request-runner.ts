@@ -48,13 +48,19 @@ interface Ending {
 const encoder = new TextEncoder();
 const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
 
-/** Runs one request from lease to release, records it in the audit log, and reports how it ended. */
-export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg: JsMsg, handOver: AbortSignal): Promise<Outcome> {
+/** Starts of one request after which it is given up: it stopped every worker that ran it. */
+export const MAX_STARTS = 10;
+
+/**
+ * Runs one request from lease to release, records it in the audit log, and reports how it ended.
+ * `starts` counts this start among all workers' (1 the first time).
+ */
+export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg: JsMsg, handOver: AbortSignal, starts = 1): Promise<Outcome> {
   const startedAt = new Date();
   const span = startSpan(msg.headers);
   const logger = deps.logger.child({ request: request.key, tenant: request.tenant, dataset: request.dataset, ...traceFields(span) });
   const progress = startProgress();
-  const ending = await execute(deps, request, msg, handOver, progress, logger);
+  const ending = await execute(deps, request, msg, handOver, starts, progress, logger);
   // A request handed over is recorded by the worker that finishes it.
   if (deps.audit && ending.outcome !== "handed-over") {
     const finishedAt = new Date();
@@ -77,7 +83,15 @@ export async function runRequest(deps: RunnerDeps, request: RequestMessage, msg:
   return ending.outcome;
 }
 
-async function execute(deps: RunnerDeps, request: RequestMessage, msg: JsMsg, handOver: AbortSignal, progress: Progress, logger: Logger): Promise<Ending> {
+async function execute(
+  deps: RunnerDeps,
+  request: RequestMessage,
+  msg: JsMsg,
+  handOver: AbortSignal,
+  starts: number,
+  progress: Progress,
+  logger: Logger,
+): Promise<Ending> {
   const publisher = new ResultPublisher(deps.nc, deps.js, deps.names, {
     key: request.key,
     idleTimeoutMs: deps.settings.idleTimeoutMs,
@@ -85,6 +99,7 @@ async function execute(deps: RunnerDeps, request: RequestMessage, msg: JsMsg, ha
   handOver.addEventListener("abort", () => publisher.handOver(), { once: true });
   try {
     if (msg.info.deliveryCount > 1 && (await recover(deps, request, publisher, progress, logger)) === "finished") return { outcome: "completed" };
+    if (starts > MAX_STARTS) throw new SluiceError("WORKER_LOST", `The request was started ${MAX_STARTS} times and stopped its worker each time`);
     await stream(deps, request, publisher, progress, logger);
     const summary = { rows: progress.rows, chunks: progress.chunks, bytes: progress.bytes };
     await publisher.publish({ kind: "end", seq: progress.seq, rows: 0 }, json(summary));

@@ -3,7 +3,7 @@ import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import { requestMessageSchema } from "@sluice/broker";
 import { tenantIsValid } from "./lease.js";
 import { runRequest, type Outcome, type RunnerDeps } from "./request-runner.js";
-import type { TenantSlot, TenantSlots } from "./tenant-slots.js";
+import type { RunCounter, TenantSlot, TenantSlots } from "./shared-state.js";
 
 /** A request whose tenant is at its limit goes back to the queue for about this long. */
 const TENANT_WAIT_MS = 500;
@@ -24,13 +24,13 @@ export class Worker {
   readonly #handOver = new AbortController();
 
   /**
-   * `slots`: requests this worker runs at once; `tenantSlots`: the limit of each tenant's running
-   * requests across all workers, if any.
+   * `slots`: requests this worker runs at once; `shared.tenantSlots`: the limit of each tenant's
+   * running requests across all workers, if any; `shared.runs` counts each request's starts.
    */
   constructor(
     private readonly deps: RunnerDeps,
     private readonly slots: number,
-    private readonly tenantSlots?: TenantSlots,
+    private readonly shared: { readonly tenantSlots?: TenantSlots; readonly runs?: RunCounter } = {},
   ) {}
 
   get ready(): boolean {
@@ -91,8 +91,9 @@ export class Worker {
     const request = parsed.data;
     // An invalid tenant takes no slot: the request fails with TENANT_INVALID when it runs.
     let slot: TenantSlot | undefined;
-    if (this.tenantSlots && tenantIsValid(request.tenant)) {
-      slot = await this.tenantSlots.acquire(request.tenant, request.key);
+    const { tenantSlots, runs } = this.shared;
+    if (tenantSlots && tenantIsValid(request.tenant)) {
+      slot = await tenantSlots.acquire(request.tenant, request.key);
       if (!slot) {
         // The tenant runs as many requests as it may: back to the queue, so other tenants' go first.
         this.deps.metrics.tenantWaits.inc();
@@ -107,7 +108,10 @@ export class Worker {
     }, this.deps.settings.requestLeaseMs / 3);
     let outcome: Outcome = "failed";
     try {
-      outcome = await runRequest(this.deps, request, msg, this.#handOver.signal);
+      // Only requests delivered again are counted (a first delivery is a first start). Counting is
+      // best effort: a request is not held up because NATS could not count it.
+      const starts = msg.info.deliveryCount === 1 ? 1 : ((await runs?.started(request.key).catch(() => undefined)) ?? 1);
+      outcome = await runRequest(this.deps, request, msg, this.#handOver.signal, starts);
     } catch (error) {
       this.deps.logger.error({ err: error, request: request.key }, "request runner crashed");
     } finally {

@@ -14,8 +14,8 @@ export interface Names {
   readonly auditStream: string;
   readonly auditSubject: string;
   readonly auditConsumer: string;
-  /** Key-value bucket of the tenants' running-request slots. */
-  readonly tenantSlotsBucket: string;
+  /** Key-value bucket the workers share: tenants' running-request slots, requests' run counts. */
+  readonly workerStateBucket: string;
   readonly requestFilter: string;
   readonly resultFilter: string;
   requestSubject(key: string): string;
@@ -40,7 +40,7 @@ export function natsNames(prefix: string): Names {
     auditStream: `${prefix}_audit`,
     auditSubject: `${prefix}.audit`,
     auditConsumer: `${prefix}_audit_writers`,
-    tenantSlotsBucket: `${prefix}_tenant_slots`,
+    workerStateBucket: `${prefix}_worker_state`,
     requestFilter: `${prefix}.req.>`,
     resultFilter: `${prefix}.res.>`,
     requestSubject: (key: string) => `${prefix}.req.${key}`,
