@@ -2,7 +2,7 @@ import type { DataEditorRef } from "@glideapps/glide-data-grid";
 import { connect, type SluiceClient } from "@sluice/client";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { indicatorAfter, type Indicator } from "./connection.js";
-import { GridView } from "./grid-view.js";
+import { FROZEN_COLUMNS, GridView } from "./grid-view.js";
 import { ConnectionBadge, DatasetForm, ErrorBanner, ProgressPanel } from "./panels.js";
 import { ResultRun, runError, type RunError, type RunSnapshot } from "./result-run.js";
 import type { DemoSettings } from "./settings.js";
@@ -69,7 +69,10 @@ export function App({ settings }: { readonly settings: DemoSettings }): JSX.Elem
   const running = snapshot?.state === "starting" || snapshot?.state === "streaming";
 
   useEffect(() => {
-    window.sluiceDemo = { scrollTo: (column, row) => grid.current?.scrollTo(column, row, "both", 0, 0, { hAlign: "start", vAlign: "start" }) };
+    // A frozen column is always in view: scrolling "to" it means scrolling to the first one that moves.
+    const scrollTo = (column: number, row: number): void =>
+      grid.current?.scrollTo(Math.max(column, FROZEN_COLUMNS), row, "both", 0, 0, { hAlign: "start", vAlign: "start" });
+    window.sluiceDemo = { scrollTo };
     return () => {
       delete window.sluiceDemo;
       client.current?.close();

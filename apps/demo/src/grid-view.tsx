@@ -11,6 +11,10 @@ import { forwardRef, useCallback, useMemo } from "react";
 import type { RowStore } from "./row-store.js";
 
 const COLUMN_WIDTH = 120;
+/** Wider columns for types whose text is long. */
+const WIDE_TYPES: Readonly<Record<string, number>> = { "timestamp with time zone": 200, "timestamp without time zone": 180, "double precision": 160 };
+/** Columns kept in place while scrolling sideways: the first (the key, in the demo grid). */
+export const FROZEN_COLUMNS = 1;
 const NULL_TEXT = "∅";
 
 export interface GridViewProps {
@@ -25,14 +29,15 @@ export interface GridViewProps {
  */
 export const GridView = forwardRef<DataEditorRef, GridViewProps>(function GridView({ store, rows }, ref) {
   const columns = useMemo<GridColumn[]>(
-    () => store.columns.map((column) => ({ title: column.name, id: column.name, width: COLUMN_WIDTH })),
+    () => store.columns.map((column) => ({ title: column.name, id: column.name, width: WIDE_TYPES[column.type] ?? COLUMN_WIDTH })),
     [store],
   );
   const getCellContent = useCallback(
     ([column, row]: Item): GridCell => {
       const value = store.cell(row, column);
       const text = value === null ? NULL_TEXT : (value ?? "");
-      return { kind: GridCellKind.Text, data: value ?? "", displayData: text, allowOverlay: false, readonly: true };
+      // What the canvas shows is also what copy and screen readers get, so NULL reads as NULL_TEXT.
+      return { kind: GridCellKind.Text, data: text, displayData: text, allowOverlay: false, readonly: true };
     },
     [store],
   );
@@ -42,7 +47,7 @@ export const GridView = forwardRef<DataEditorRef, GridViewProps>(function GridVi
       columns={columns}
       rows={rows}
       getCellContent={getCellContent}
-      freezeColumns={1}
+      freezeColumns={FROZEN_COLUMNS}
       smoothScrollX
       smoothScrollY
       width="100%"
