@@ -30,6 +30,8 @@ const GRID_SQL = "SELECT * FROM grid WHERE id > coalesce($1::int8, 0) ORDER BY i
 /** How the grid shows SQL NULL. */
 const NULL_TEXT = "∅";
 const STREAM_TIMEOUT_MS = 180_000;
+/** A test that streams the whole grid: the stream, the checks, and room for a loaded machine. */
+const GRID_TEST_TIMEOUT_MS = 300_000;
 
 /** What the page offers scripts (apps/demo/src/app.tsx). */
 interface DemoHandle {
@@ -176,7 +178,7 @@ describe.skipIf(!haveChromium)("browser demo", () => {
 
     await visibleCells(0, 0, 1, 1);
     await page.screenshot({ path: join(repoRoot(), "docs", "demo.png") });
-  });
+  }, GRID_TEST_TIMEOUT_MS);
 
   test("cancel - a request cancelled mid-stream stops and shows the cancelled state", async () => {
     await start();
@@ -196,6 +198,24 @@ describe.skipIf(!haveChromium)("browser demo", () => {
     expect((await progress()).state).toBe("failed");
   });
 
+  test("errors - a token the edge refuses is shown with its code, and the page is not connected", async () => {
+    const refused = await DemoServer.start({
+      pageDir: demoPageDir(repoRoot()),
+      settings: { url: stack().url, token: `${await stack().token(TENANT)}x`, tenant: TENANT, datasets: [{ name: "grid", params: [] }] },
+    });
+    const other = await context.newPage();
+    try {
+      await other.goto(refused.url);
+      await other.getByRole("button", { name: "Start" }).click();
+      await other.getByTestId("error").waitFor({ timeout: 30_000 });
+      expect(await other.getByTestId("error").getAttribute("data-code")).toBe("AUTH_INVALID");
+      expect(await other.getByTestId("connection").getAttribute("data-state")).toBe("disconnected");
+    } finally {
+      await other.close();
+      await refused.close();
+    }
+  });
+
   test("network - a drop mid-stream: the page reconnects, resumes, and ends with every row once", async () => {
     await start();
     await waitForRows(20_000);
@@ -213,5 +233,5 @@ describe.skipIf(!haveChromium)("browser demo", () => {
     const around = Math.max(0, rowsAtDrop - 2);
     expect(await visibleCells(0, around, 3, 5)).toEqual(await expectedCells(0, around, 3, 5));
     expect(await visibleCells(0, ROWS - 2, 3, 2)).toEqual(await expectedCells(0, ROWS - 2, 3, 2));
-  });
+  }, GRID_TEST_TIMEOUT_MS);
 });
