@@ -37,7 +37,9 @@ export function DatasetForm(props: DatasetFormProps): JSX.Element {
       </label>
       {dataset?.params.map((param) => (
         <label key={param.name}>
-          {param.name} <span className="type">{param.type}</span>
+          <span>
+            {param.name} <span className="type">{param.type}</span>
+          </span>
           <input
             name={param.name}
             value={props.values[param.name] ?? ""}
