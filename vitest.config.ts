@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["shared/**/src/**/*.test.ts", "services/**/src/**/*.test.ts", "test/**/*.test.ts"],
+    include: ["shared/**/src/**/*.test.ts", "services/**/src/**/*.test.ts", "apps/**/src/**/*.test.ts", "test/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     // Starts PostgreSQL and NATS containers once per run when a Docker engine answers.
     globalSetup: ["test/fixtures/global-setup.ts"],

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { SluiceError } from "@sluice/protocol";
 import { connect } from "./client.js";
-import { FakeServer } from "../test/fake-server.js";
+import type { ConnectionEvent } from "./session.js";
+import { FakeServer, waitFor } from "../test/fake-server.js";
 
 let server: FakeServer | undefined;
 
@@ -91,5 +92,47 @@ describe("SluiceClient.query", () => {
       format: "ndjson",
     });
     client.close();
+  });
+});
+
+describe("SluiceClient.onConnection", () => {
+  const session = "5e".repeat(24);
+
+  it("events - a dropped socket reports reconnecting, then resumed, and the state follows", async () => {
+    server = await FakeServer.start({ session, datasets: {} });
+    const client = await connect({ url: server.url, token: "good", WebSocket });
+    const events: ConnectionEvent[] = [];
+    client.onConnection((event) => events.push(event));
+    expect(client.state).toBe("open");
+    server.dropConnections();
+    await waitFor(() => events.length >= 1);
+    expect(events[0]).toMatchObject({ type: "reconnecting", error: { code: "SERVICE_UNAVAILABLE" } });
+    await waitFor(() => events.length >= 2);
+    expect(events[1]).toEqual({ type: "resumed" });
+    expect(client.state).toBe("open");
+    const hellos = server.messages.filter((m) => m.type === "hello");
+    expect(hellos.at(-1)).toMatchObject({ resume: { session } });
+    client.close();
+    expect(events.map((e) => e.type)).toEqual(["reconnecting", "resumed", "closed"]);
+    expect(client.state).toBe("closed");
+  });
+
+  it("events - closed once, with the error, when reconnecting gives up; removed listeners hear nothing", async () => {
+    server = await FakeServer.start({ datasets: {} });
+    const client = await connect({ url: server.url, token: "good", WebSocket, reconnectTimeoutMs: 300 });
+    const events: ConnectionEvent[] = [];
+    const silenced: ConnectionEvent[] = [];
+    client.onConnection((event) => events.push(event));
+    const stop = client.onConnection((event) => silenced.push(event));
+    stop();
+    await server.close();
+    server = undefined;
+    await waitFor(() => events.some((e) => e.type === "closed"), 5_000);
+    expect(events.map((e) => e.type)).toEqual(["reconnecting", "closed"]);
+    expect(events[1]).toMatchObject({ type: "closed", error: { code: "SERVICE_UNAVAILABLE" } });
+    expect(client.state).toBe("closed");
+    client.close();
+    expect(events).toHaveLength(2);
+    expect(silenced).toEqual([]);
   });
 });

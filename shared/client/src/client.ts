@@ -1,7 +1,7 @@
 import { type Format, type ParamValue } from "@sluice/protocol";
 import { Handshake } from "./handshake.js";
 import type { QueryStream } from "./query-stream.js";
-import { Session, type Connector } from "./session.js";
+import { Session, type ConnectionListener, type ConnectionState, type Connector } from "./session.js";
 import { Socket, type WebSocketConstructor } from "./socket.js";
 
 export interface ConnectOptions {
@@ -77,6 +77,20 @@ export class SluiceClient {
   /** False while reconnecting and once the connection has closed for good. */
   get connected(): boolean {
     return this.#session.state === "open";
+  }
+
+  /** "open", "reconnecting" (after a lost socket, for up to `reconnectTimeoutMs`) or "closed". */
+  get state(): ConnectionState {
+    return this.#session.state;
+  }
+
+  /**
+   * Calls `listener` on each change of the connection: "reconnecting" when the socket is lost,
+   * "resumed" when a new one has taken the session over, "closed" once it has ended for good.
+   * Returns a function that removes the listener.
+   */
+  onConnection(listener: ConnectionListener): () => void {
+    return this.#session.onConnection(listener);
   }
 
   /**

@@ -14,7 +14,19 @@ import {
 import { QueryStream, type QueryLink } from "./query-stream.js";
 import type { Socket, SocketHandler } from "./socket.js";
 
-type SessionState = "open" | "reconnecting" | "closed";
+/** open: a socket is welcomed. reconnecting: the socket was lost, a new one is being tried. closed: for good. */
+export type ConnectionState = "open" | "reconnecting" | "closed";
+
+/** A change of the connection, as `SluiceClient.onConnection` reports it. */
+export type ConnectionEvent =
+  /** The socket was lost (`error` says how); running requests wait while a new one is tried. */
+  | { readonly type: "reconnecting"; readonly error: SluiceError }
+  /** A new socket took the session over; running requests continue where the app left off. */
+  | { readonly type: "resumed" }
+  /** The connection ended for good: closed by the app, or lost and not resumed (`error`). */
+  | { readonly type: "closed"; readonly error: SluiceError };
+
+export type ConnectionListener = (event: ConnectionEvent) => void;
 
 /** Opens a new socket and says hello, resuming a session when asked to. */
 export type Connector = (
@@ -52,7 +64,8 @@ export class Session implements SocketHandler, QueryLink {
   readonly #consumed = new Map<string, number>();
   /** Queries and cancels waiting for the socket to come back. */
   #pending: ClientMessage[] = [];
-  #state: SessionState = "open";
+  #state: ConnectionState = "open";
+  readonly #listeners = new Set<ConnectionListener>();
   #nextId = 1;
   /** The last error frame without an id; it usually explains why the server then closes. */
   #serverError: SluiceError | undefined;
@@ -66,8 +79,14 @@ export class Session implements SocketHandler, QueryLink {
     socket.attach(this);
   }
 
-  get state(): SessionState {
+  get state(): ConnectionState {
     return this.#state;
+  }
+
+  /** Calls `listener` on every change of the connection; returns a function that stops it. */
+  onConnection(listener: ConnectionListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Sends a query; throws RangeError for a malformed id and DUPLICATE_REQUEST for one in use. */
@@ -164,6 +183,7 @@ export class Session implements SocketHandler, QueryLink {
     const final = server !== undefined || (error.cause instanceof SluiceError && error.cause.code === "BAD_FRAME");
     if (this.#state === "open" && this.#options && this.#options.reconnectTimeoutMs > 0 && !final) {
       this.#state = "reconnecting";
+      this.#emit({ type: "reconnecting", error: closeError });
       void this.#reconnect(this.#options, closeError);
       return;
     }
@@ -180,7 +200,7 @@ export class Session implements SocketHandler, QueryLink {
         .map((id) => ({ id, next: (this.#consumed.get(id) ?? -1) + 1 }));
       try {
         await options.reconnect({ session: this.id, requests }, (socket) => this.#adopt(socket));
-        if ((this.#state as SessionState) === "open") return;
+        if ((this.#state as ConnectionState) === "open") return;
       } catch (error) {
         const code = error instanceof SluiceError ? error.code : "SERVICE_UNAVAILABLE";
         if (FINAL_CODES.has(code) || Date.now() + delay > deadline) {
@@ -202,15 +222,31 @@ export class Session implements SocketHandler, QueryLink {
     this.#state = "open";
     socket.attach(this);
     for (const message of this.#pending.splice(0)) socket.send(message);
+    this.#emit({ type: "resumed" });
   }
 
   #fail(error: SluiceError): void {
+    if (this.#closeError !== undefined) return;
     this.#state = "closed";
     this.#closeError = error;
     this.#pending = [];
     const running = [...this.#queries.values()];
     this.#queries.clear();
     for (const query of running) query.handleConnectionLost(error);
+    this.#emit({ type: "closed", error });
+  }
+
+  /** A listener that throws must not break the session: its error is rethrown on its own. */
+  #emit(event: ConnectionEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   }
 
   #generateId(): string {

@@ -30,6 +30,8 @@ export interface FakeServerOptions {
   cancelWithSeq?: boolean;
   /** The only token accepted. Default "good". */
   token?: string;
+  /** Session id of every welcome. Default "s1"; a hello that resumes needs 48 hex digits. */
+  session?: string;
   datasets: Record<string, FakeDataset>;
 }
 
@@ -71,7 +73,7 @@ export class FakeServer {
 
   private constructor(wss: WebSocketServer, options: FakeServerOptions) {
     this.#wss = wss;
-    this.#options = { window: 8, token: "good", cancelWithSeq: false, ...options };
+    this.#options = { window: 8, token: "good", session: "s1", cancelWithSeq: false, ...options };
     wss.on("connection", (ws) => this.#onConnection(ws));
   }
 
@@ -149,7 +151,7 @@ export class FakeServer {
       ws.close(4401, "AUTH_INVALID");
       return false;
     }
-    this.#send(ws, { type: "welcome", v: PROTOCOL_VERSION, session: "s1", window: this.#options.window });
+    this.#send(ws, { type: "welcome", v: PROTOCOL_VERSION, session: this.#options.session, window: this.#options.window });
     return true;
   }
 

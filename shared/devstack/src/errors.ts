@@ -10,6 +10,7 @@ export const DEVSTACK_ERROR_CODES = {
   SERVICE_NOT_READY: "a service did not become ready in time",
   PROCESS_FAILED: "a helper process failed",
   DEMO_DATA_CONFLICT: "demo data would overwrite data it did not create",
+  DEMO_NOT_BUILT: "the demo page has not been built",
 } as const;
 
 export type DevstackErrorCode = keyof typeof DEVSTACK_ERROR_CODES;

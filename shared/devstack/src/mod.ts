@@ -32,5 +32,7 @@ export type { ServiceKind, ServiceProcess, StartServiceOptions } from "./process
 export { mintToken } from "./token.js";
 export type { DemoTokenOptions } from "./token.js";
 export { startStack } from "./stack.js";
+export { DemoServer, demoDatasets, demoPageDir } from "./demo-server.js";
+export type { DemoDataset, DemoPageSettings, DemoServerOptions } from "./demo-server.js";
 export type { Stack, StackOptions } from "./stack.js";
 export { LogFiles, isLoudLine } from "./log-files.js";

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join, relative } from "node:path";
+import { loadConfig } from "@sluice/config";
+import { DemoServer, demoDatasets, demoPageDir } from "./demo-server.js";
 import { DevstackError } from "./errors.js";
 import { freePort, portIsFree } from "./free-port.js";
 import { LogFiles } from "./log-files.js";
@@ -10,6 +12,7 @@ import { mintToken } from "./token.js";
 /** The `npm start` entry: a whole local Sluice with demo data, until Ctrl-C or SIGTERM. */
 
 const DEFAULT_EDGE_PORT = 8080;
+const DEFAULT_DEMO_PORT = 8081;
 const DEMO_TENANT = "acme";
 
 interface StartSettings {
@@ -17,6 +20,7 @@ interface StartSettings {
   readonly natsUrl: string | undefined;
   readonly jwtSecret: string | undefined;
   readonly edgePort: number | undefined;
+  readonly demoPort: number | undefined;
   readonly natsPrefix: string;
   readonly rows: number | undefined;
 }
@@ -38,6 +42,7 @@ function readSettings(env: NodeJS.ProcessEnv): StartSettings {
     natsUrl: blankToUndefined("NATS_URL"),
     jwtSecret: blankToUndefined("SLUICE_JWT_SECRET"),
     edgePort: optionalInteger(env, "SLUICE_EDGE_PORT", 1, 65_535),
+    demoPort: optionalInteger(env, "SLUICE_DEMO_PORT", 1, 65_535),
     natsPrefix: blankToUndefined("SLUICE_NATS_PREFIX") ?? "sluice",
     rows: optionalInteger(env, "SLUICE_DEMO_ROWS", 1, 100_000_000),
   };
@@ -47,20 +52,33 @@ function say(message: string): void {
   process.stdout.write(`sluice: ${message}\n`);
 }
 
-async function chooseEdgePort(given: number | undefined): Promise<number> {
+async function choosePort(what: string, given: number | undefined, preferred: number, variable: string): Promise<number> {
   if (given !== undefined) return given;
-  if (await portIsFree(DEFAULT_EDGE_PORT)) return DEFAULT_EDGE_PORT;
+  if (await portIsFree(preferred)) return preferred;
   const port = await freePort();
-  say(`port ${DEFAULT_EDGE_PORT} is taken; the edge listens on ${port} instead (set SLUICE_EDGE_PORT to choose)`);
+  say(`port ${preferred} is taken; the ${what} listens on ${port} instead (set ${variable} to choose)`);
   return port;
 }
 
-function printInstructions(stack: Stack, token: string, secret: string, logDir: string): void {
+/** Serves the browser demo with a token of its own; the page never sees the secret. */
+async function startDemo(stack: Stack, token: string, port: number, root: string): Promise<DemoServer | undefined> {
+  try {
+    const config = loadConfig(stack.configPath, { env: { DATABASE_URL: stack.databaseUrl }, databaseUrls: "optional" });
+    const settings = { url: `ws://localhost:${stack.edge.port}`, token, tenant: DEMO_TENANT, datasets: demoDatasets(config) };
+    return await DemoServer.start({ pageDir: demoPageDir(root), settings, port });
+  } catch (error) {
+    report(error);
+    return undefined;
+  }
+}
+
+function printInstructions(stack: Stack, demo: DemoServer | undefined, token: string, secret: string, logDir: string): void {
   const url = `ws://localhost:${stack.edge.port}`;
   process.stdout.write(
     [
       "",
       "Sluice is up.",
+      ...(demo === undefined ? [] : [`  demo page  ${demo.url}  (open it in a browser)`]),
       `  websocket  ${url}`,
       `  workers    ${stack.workers.map((w) => `${w.name} (pid ${w.pid})`).join(", ")}`,
       `  config     ${relative(process.cwd(), stack.configPath)}`,
@@ -125,7 +143,7 @@ async function main(): Promise<number> {
       ...(settings.natsUrl === undefined ? {} : { natsUrl: settings.natsUrl }),
       ...(settings.rows === undefined ? {} : { rows: settings.rows }),
       jwtSecret: secret,
-      edgePort: await chooseEdgePort(settings.edgePort),
+      edgePort: await choosePort("edge", settings.edgePort, DEFAULT_EDGE_PORT, "SLUICE_EDGE_PORT"),
       natsPrefix: settings.natsPrefix,
       say,
       onLine: (name, line) => logs.line(name, line),
@@ -137,9 +155,12 @@ async function main(): Promise<number> {
     return abort.signal.aborted ? 130 : 1;
   }
   const token = await mintToken(secret, DEMO_TENANT, { sub: "demo", ttl: "24h" });
-  printInstructions(stack, token, secret, relative(process.cwd(), logs.dir) || ".");
+  const demoPort = await choosePort("demo page", settings.demoPort, DEFAULT_DEMO_PORT, "SLUICE_DEMO_PORT");
+  const demo = await startDemo(stack, token, demoPort, root);
+  printInstructions(stack, demo, token, secret, relative(process.cwd(), logs.dir) || ".");
   const outcome = await Promise.race([stopping.then(() => undefined), firstUnexpectedExit(stack)]);
   if (outcome !== undefined) process.stderr.write(`sluice: ${outcome}\nsluice: stopping the rest…\n`);
+  await demo?.close();
   await stack.stop();
   say("stopped");
   await logs.close();
