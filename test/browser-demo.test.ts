@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { DemoServer, demoPageDir, gridTableSql, repoRoot } from "@sluice/devstack";
+import { DemoServer, demoPageDir, gridTableSql, repoRoot, stateDir } from "@sluice/devstack";
 import { useTestStack } from "./fixtures/stack.js";
 import { TcpProxy } from "./fixtures/tcp-proxy.js";
 
@@ -177,7 +177,10 @@ describe.skipIf(!haveChromium)("browser demo", () => {
     expect(figures.bytes).toBe(csv.length - csv.indexOf(10) - 1);
 
     await visibleCells(0, 0, 1, 1);
-    await page.screenshot({ path: join(repoRoot(), "docs", "demo.png") });
+    // Saved under .sluice/ on every run; SLUICE_UPDATE_SCREENSHOT=1 also refreshes the README's.
+    await mkdir(stateDir(), { recursive: true });
+    const shot = await page.screenshot({ path: join(stateDir(), "demo.png") });
+    if (process.env.SLUICE_UPDATE_SCREENSHOT === "1") await writeFile(join(repoRoot(), "docs", "demo.png"), shot);
   }, GRID_TEST_TIMEOUT_MS);
 
   test("cancel - a request cancelled mid-stream stops and shows the cancelled state", async () => {
