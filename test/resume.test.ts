@@ -1,4 +1,3 @@
-import { createServer, type Server, type Socket as NetSocket, connect as netConnect } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import { connect } from "@sluice/client";
@@ -6,6 +5,7 @@ import { gridTableSql } from "@sluice/devstack";
 import { exportDisrupted } from "./fixtures/export.js";
 import { metricTotal, scrapeMetrics } from "./fixtures/metrics.js";
 import { useTestStack } from "./fixtures/stack.js";
+import { TcpProxy } from "./fixtures/tcp-proxy.js";
 
 /**
  * A client whose connection drops, or whose edge stops or dies, reconnects by itself and every
@@ -30,41 +30,6 @@ const stack = useTestStack({
   },
 });
 
-/** A TCP proxy to an edge whose connections the test can cut, as a network failure would. */
-class CuttableProxy {
-  readonly #sockets = new Set<NetSocket>();
-  readonly #server: Server;
-  port = 0;
-
-  constructor(target: number) {
-    this.#server = createServer((inbound) => {
-      const outbound = netConnect(target, "127.0.0.1");
-      for (const s of [inbound, outbound]) {
-        this.#sockets.add(s);
-        s.on("error", () => undefined);
-        s.on("close", () => this.#sockets.delete(s));
-      }
-      inbound.pipe(outbound).pipe(inbound);
-    });
-  }
-
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(0, "127.0.0.1", resolve));
-    const address = this.#server.address();
-    this.port = typeof address === "object" && address ? address.port : 0;
-  }
-
-  /** Destroys every connection without a close frame: the client sees 1006. */
-  cut(): void {
-    for (const s of this.#sockets) s.destroy();
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-}
-
 const portOf = (url: string): number => Number(new URL(url).port);
 
 let expected: Buffer;
@@ -79,17 +44,20 @@ async function exportWith(urls: string[], afterChunks: number, disrupt: () => vo
 }
 
 describe("resume", () => {
-  const proxies: CuttableProxy[] = [];
+  const proxies: TcpProxy[] = [];
   afterAll(async () => {
     await Promise.all(proxies.map((p) => p.close()));
   });
 
   test("drop - a connection cut mid-stream resumes on the same edge and the result is COPY's", async () => {
     const s = stack();
-    const proxy = new CuttableProxy(portOf(s.urls[0] ?? ""));
+    const proxy = await TcpProxy.start(portOf(s.urls[0] ?? ""));
     proxies.push(proxy);
-    await proxy.listen();
-    const { csv, pauseMs } = await exportWith([`ws://127.0.0.1:${proxy.port}`, s.urls[0] ?? ""], 20, () => proxy.cut());
+    // Every connection is reset, as a network failure would; new ones go through again.
+    const { csv, pauseMs } = await exportWith([`ws://127.0.0.1:${proxy.port}`, s.urls[0] ?? ""], 20, () => {
+      proxy.cut();
+      proxy.restore();
+    });
     console.info(`resume after a dropped connection: ${pauseMs.toFixed(0)} ms`);
     expect(csv.equals(expected)).toBe(true);
     const metrics = await scrapeMetrics(s.edges[0]!.port);
@@ -135,9 +103,8 @@ describe("resume", () => {
 
   test("beyond the grace period - a client that never returns has its request stopped and cleaned up", async () => {
     const s = stack();
-    const proxy = new CuttableProxy(portOf(s.urls[2] ?? ""));
+    const proxy = await TcpProxy.start(portOf(s.urls[2] ?? ""));
     proxies.push(proxy);
-    await proxy.listen();
     const client = await connect({ url: `ws://127.0.0.1:${proxy.port}`, token: await s.token(TENANT), WebSocket, reconnectTimeoutMs: 0 });
     const stream = client.query("grid");
     const chunks = stream[Symbol.asyncIterator]();
