@@ -19,6 +19,8 @@ export type {
   Query,
   Ack,
   Cancel,
+  Refresh,
+  Refreshed,
   Column,
   ServerMessage,
   Welcome,
