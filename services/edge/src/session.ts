@@ -5,6 +5,7 @@ import {
   ERROR_CODES,
   PROTOCOL_VERSION,
   SluiceError,
+  echoName,
   encodeMessage,
   parseClientMessage,
   type ClientMessage,
@@ -36,6 +37,8 @@ export interface SessionDeps extends RelayDeps {
 const CLOSE_NORMAL = 1000;
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_ABNORMAL = 1006;
+/** Finished request ids a session remembers, to refuse their reuse. */
+const MAX_USED_IDS = 10_000;
 /** setTimeout's longest delay; a token valid for longer is checked again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -50,6 +53,8 @@ export class Session implements ClientSink {
   #identity: Identity | undefined;
   #id = "";
   readonly #relays = new Map<string, Relay>();
+  /** Ids of the session's finished requests, newest last: an id is never used twice. */
+  readonly #usedIds = new Set<string>();
   /** Requests over the per-socket limit, started in order as running ones finish. */
   readonly #queued: RequestMessage[] = [];
   readonly #helloTimer: NodeJS.Timeout;
@@ -222,6 +227,8 @@ export class Session implements ClientSink {
   #forget(relay: Relay): void {
     if (this.#relays.get(relay.id) !== relay) return;
     this.#relays.delete(relay.id);
+    this.#usedIds.add(relay.id);
+    if (this.#usedIds.size > MAX_USED_IDS) this.#usedIds.delete(this.#usedIds.values().next().value ?? "");
     this.#startQueued();
   }
 
@@ -245,12 +252,14 @@ export class Session implements ClientSink {
     const identity = this.#identity;
     if (!identity) throw new SluiceError("INTERNAL");
     if (this.#relays.has(id) || this.#queued.some((request) => request.id === id)) throw new SluiceError("DUPLICATE_REQUEST");
+    // A request's stream names derive from its id: a second use would meet the first's leftovers.
+    if (this.#usedIds.has(id)) throw new SluiceError("DUPLICATE_REQUEST", `Request id "${id}" was already used on this session`);
     // Checked before the name is looked up: a token limited to some datasets learns nothing of the others.
     if (identity.datasets && !identity.datasets.includes(datasetName)) {
-      throw new SluiceError("DATASET_FORBIDDEN", `The token does not allow dataset "${datasetName.slice(0, 128)}"`);
+      throw new SluiceError("DATASET_FORBIDDEN", `The token does not allow dataset ${echoName(datasetName)}`);
     }
     const dataset = this.deps.config.datasets[datasetName];
-    if (!dataset) throw new SluiceError("UNKNOWN_DATASET", `No dataset named "${datasetName.slice(0, 128)}"`);
+    if (!dataset) throw new SluiceError("UNKNOWN_DATASET", `No dataset named ${echoName(datasetName)}`);
     bindParams(dataset, params);
     const request: RequestMessage = {
       v: 1,

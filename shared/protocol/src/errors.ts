@@ -46,6 +46,16 @@ export class SluiceError extends Error {
   }
 }
 
+const PLAIN_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * A name the client sent, fit to repeat in an error message: quoted when it is a plain name,
+ * left out otherwise, so arbitrary client text is never reflected back.
+ */
+export function echoName(name: string): string {
+  return PLAIN_NAME.test(name) ? `"${name}"` : "(name not shown)";
+}
+
 export function isErrorCode(value: string): value is ErrorCode {
   return Object.hasOwn(ERROR_CODES, value);
 }

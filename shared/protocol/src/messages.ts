@@ -113,12 +113,23 @@ export const MAX_REASON_CHARS = 200;
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
+class ProtoKeyError extends Error {}
+
+/**
+ * JSON.parse makes "__proto__" an own key, but copying it into a new object (as schema parsing
+ * does) sets that object's prototype instead: the value would skip validation. Refused outright.
+ */
+function refuseProtoKey(key: string, value: unknown): unknown {
+  if (key === "__proto__") throw new ProtoKeyError('the key "__proto__" is not allowed');
+  return value;
+}
+
 function parseJson<T>(schema: z.ZodType<T>, text: string): Parsed<T> {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: "malformed JSON" };
+    raw = JSON.parse(text, refuseProtoKey);
+  } catch (error) {
+    return { ok: false, reason: error instanceof ProtoKeyError ? error.message : "malformed JSON" };
   }
   const result = schema.safeParse(raw);
   if (result.success) return { ok: true, value: result.data };
