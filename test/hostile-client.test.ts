@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
@@ -257,6 +258,26 @@ const TOKENS: HostileCase[] = [
     socket.send({ type: "hello", v: PROTOCOL_VERSION, token: await token(HOSTILE), resume: { session: victim.session, requests: [{ id: victimRequest, next: 0 }] } });
     expect(await socket.nextText()).toMatchObject({ type: "error", code: "RESUME_FAILED" });
     expect(socket.texts.some((m) => m.type === "welcome")).toBe(false);
+  }],
+  ["a resume of its own session listing a request twice, and requests that never existed", async (h) => {
+    const first = await h.welcomed();
+    const session = String(first.texts[0]?.session);
+    first.send({ type: "query", id: "e1", dataset: "endless", params: {} });
+    const head = await first.collect("e1", { chunks: 2 });
+    first.close();
+    const again = await h.open();
+    const requests = [{ id: "e1", next: head.next }, { id: "e1", next: head.next }, ...["x1", "x2", "x3"].map((id) => ({ id, next: 0 }))];
+    again.send({ type: "hello", v: PROTOCOL_VERSION, token: await token(HOSTILE), resume: { session, requests } });
+    expect(await again.nextText()).toMatchObject({ type: "welcome", resumed: true });
+    const refused = [await again.nextText(), await again.nextText(), await again.nextText()];
+    expect(refused.map((m) => [m.id, m.code])).toEqual([["x1", "RESUME_FAILED"], ["x2", "RESUME_FAILED"], ["x3", "RESUME_FAILED"]]);
+    await again.collect("e1", { from: head.next, chunks: 6 });
+    await sleep(300);
+    // One relay for the request: no chunk came twice.
+    const seqs = again.chunkLog.filter((c) => c.id === "e1").map((c) => c.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    again.send({ type: "cancel", id: "e1" });
+    expect(await again.textUntil((m) => m.type === "error" && m.id === "e1")).toMatchObject({ code: "CANCELLED" });
   }],
 ];
 

@@ -168,6 +168,8 @@ export class Session implements ClientSink {
     const held = this.deps.registry.takeover(this.#id);
     const attach: [Relay, number][] = [];
     for (const { id, next } of requests) {
+      // An id listed twice, or more requests than a socket may run: the rest get RESUME_FAILED.
+      if (this.#relays.has(id) || this.#relays.size >= this.deps.maxRequestsPerSocket) continue;
       let relay = held.get(id);
       held.delete(id);
       if (!relay) {
