@@ -1,3 +1,4 @@
+import { createServer } from "node:http";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { SluiceError } from "@sluice/protocol";
@@ -42,13 +43,28 @@ describe("authenticator", () => {
     expect(await codeOf(auth.verify(await token({ ...good, datasets: ["a", 1] }, exp)))).toBe("AUTH_INVALID");
   });
 
-  it("auth - a JWKS endpoint out of reach is SERVICE_UNAVAILABLE, not the client's fault", async () => {
-    const jwks = createAuthenticator({ keys: { kind: "jwks", url: "http://127.0.0.1:9/jwks.json" }, issuer: undefined, audience: undefined, clockSkewS: 0 });
-    const rs = await new SignJWT({ tenant: "acme" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
-    // An HS256 token is refused before any key is fetched; an RS256-looking one needs the set.
-    expect(await codeOf(jwks.verify(rs))).toBe("AUTH_INVALID");
+  it("auth - a JWKS endpoint out of reach or answering badly is SERVICE_UNAVAILABLE, not the client's fault", async () => {
+    const hs = await new SignJWT({ tenant: "acme" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
     const header = Buffer.from(JSON.stringify({ alg: "RS256", kid: "k" })).toString("base64url");
     const body = Buffer.from(JSON.stringify({ tenant: "acme", exp: now() + 60 })).toString("base64url");
-    expect(await codeOf(jwks.verify(`${header}.${body}.${Buffer.from("sig").toString("base64url")}`))).toBe("SERVICE_UNAVAILABLE");
+    const rs = `${header}.${body}.${Buffer.from("sig").toString("base64url")}`;
+    const answers: [number, string][] = [[500, "oops"], [200, "not json"], [200, '{"keys":"none"}']];
+    const server = createServer((_req, res) => {
+      const [status, text] = answers.shift() ?? [404, ""];
+      res.writeHead(status).end(text);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : 0;
+    try {
+      for (const url of ["http://127.0.0.1:9/jwks.json", `http://127.0.0.1:${port}/a`, `http://127.0.0.1:${port}/b`, `http://127.0.0.1:${port}/c`]) {
+        const jwks = createAuthenticator({ keys: { kind: "jwks", url }, issuer: undefined, audience: undefined, clockSkewS: 0 });
+        // An HS256 token is refused before any key is fetched; an RS256 one needs the set.
+        expect(await codeOf(jwks.verify(hs))).toBe("AUTH_INVALID");
+        expect(await codeOf(jwks.verify(rs)), url).toBe("SERVICE_UNAVAILABLE");
+      }
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -71,13 +71,19 @@ class TokenVerifier implements Authenticator {
   }
 }
 
-/** A refused token is the client's problem; an identity provider out of reach is ours. */
+/** A refused token is the client's problem; a key set out of reach (or broken) is ours. */
 function translateJoseError(error: unknown): SluiceError {
   if (error instanceof joseErrors.JWTExpired) return new SluiceError("AUTH_EXPIRED", undefined, { cause: error });
-  if (error instanceof joseErrors.JWKSTimeout || !(error instanceof joseErrors.JOSEError)) {
+  if (keySetUnavailable(error)) {
     return new SluiceError("SERVICE_UNAVAILABLE", "The token's keys could not be fetched, retry later", { cause: error });
   }
   return new SluiceError("AUTH_INVALID", undefined, { cause: error });
+}
+
+/** jose reports a failed fetch as the fetch's own error, a bad HTTP answer as its generic error. */
+function keySetUnavailable(error: unknown): boolean {
+  if (!(error instanceof joseErrors.JOSEError)) return true;
+  return error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || error.code === "ERR_JOSE_GENERIC";
 }
 
 function identityOf(payload: JWTPayload): Identity {
