@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import { connect, type SluiceClient } from "@sluice/client";
 import { gridTableSql } from "@sluice/devstack";
-import { PROTOCOL_VERSION, SluiceError, decodeChunkFrame, type ParamValue } from "@sluice/protocol";
+import { PROTOCOL_VERSION, SluiceError, type ParamValue } from "@sluice/protocol";
 import { runCli } from "./fixtures/cli.js";
+import { RawSocket } from "./fixtures/raw-socket.js";
 import { useTestStack } from "./fixtures/stack.js";
 
 /**
@@ -194,107 +195,15 @@ describe("request errors", () => {
 // ---------------------------------------------------------------------------------------------
 // The protocol spoken by hand.
 
-type Frame = { readonly text: Record<string, unknown> } | { readonly binary: Buffer };
-
-/** A websocket with a queue of what arrived, read one frame at a time. */
-class RawSocket {
-  readonly ws: WebSocket;
-  readonly closed: Promise<{ code: number; reason: string }>;
-  readonly #frames: Frame[] = [];
-  #wake: (() => void) | undefined;
-
-  private constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.on("message", (data: Buffer, isBinary) => {
-      this.#frames.push(isBinary ? { binary: data } : { text: JSON.parse(data.toString("utf8")) as Record<string, unknown> });
-      this.#wake?.();
-    });
-    this.closed = new Promise((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
-    void this.closed.then(() => this.#wake?.());
-  }
-
-  static async open(url: string): Promise<RawSocket> {
-    const ws = new WebSocket(url);
-    await new Promise<void>((resolve, reject) => {
-      ws.once("open", () => resolve());
-      ws.once("error", reject);
-    });
-    return new RawSocket(ws);
-  }
-
-  /** Opens a socket and completes the handshake with a good token. */
-  static async welcomed(): Promise<RawSocket> {
-    const s = stack();
-    const socket = await RawSocket.open(s.url);
-    socket.send({ type: "hello", v: PROTOCOL_VERSION, token: await s.token(TENANT) });
-    expect((await socket.nextText()).type).toBe("welcome");
-    return socket;
-  }
-
-  send(message: Record<string, unknown> | string): void {
-    this.ws.send(typeof message === "string" ? message : JSON.stringify(message));
-  }
-
-  get open(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
-  }
-
-  /** The next frame; throws if none comes within `ms` (the socket is then stuck or closed). */
-  async next(ms = 10_000): Promise<Frame> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const frame = this.#frames.shift();
-      if (frame) return frame;
-      if (this.ws.readyState === WebSocket.CLOSED) throw new Error("the socket closed with no further frame");
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no frame within ${ms} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wake = undefined;
-    }
-  }
-
-  /** The next text frame, skipping chunks. */
-  async nextText(ms?: number): Promise<Record<string, unknown>> {
-    for (;;) {
-      const frame = await this.next(ms);
-      if ("text" in frame) return frame.text;
-    }
-  }
-
-  /** Text frames until one for which `until` holds, skipping chunks; returns that one. */
-  async textUntil(until: (message: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-    for (;;) {
-      const message = await this.nextText();
-      if (until(message)) return message;
-    }
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
+/** Opens a socket and completes the handshake with a good token. */
+async function welcomedRaw(): Promise<RawSocket> {
+  const s = stack();
+  return RawSocket.welcomed(s.url, await s.token(TENANT));
 }
 
 /** Runs `small` to its end on a raw socket, acking every frame as a client must; returns the end frame. */
 async function rawSmallQuery(socket: RawSocket, id: string): Promise<Record<string, unknown>> {
-  socket.send({ type: "query", id, dataset: "small", params: {} });
-  for (;;) {
-    const frame = await socket.next();
-    if ("binary" in frame) {
-      const chunk = decodeChunkFrame(frame.binary);
-      if (chunk?.id === id) socket.send({ type: "ack", id, seq: chunk.seq });
-      continue;
-    }
-    const message = frame.text;
-    if (message.id !== id) continue;
-    if (typeof message.seq === "number") socket.send({ type: "ack", id, seq: message.seq });
-    if (message.type === "end" || message.type === "error") return message;
-  }
+  return (await socket.runQuery(id, "small")).last;
 }
 
 describe("raw protocol", () => {
@@ -303,7 +212,7 @@ describe("raw protocol", () => {
     for (const socket of sockets) socket.close();
   });
   async function welcomed(): Promise<RawSocket> {
-    const socket = await RawSocket.welcomed();
+    const socket = await welcomedRaw();
     sockets.push(socket);
     return socket;
   }

@@ -4,10 +4,11 @@ import { connect } from "@nats-io/transport-node";
 import { ensureStreams, natsNames } from "@sluice/broker";
 import { edgeSettings, loadConfig } from "@sluice/config";
 import { createLogger, createRegistry, onShutdown, watchNats } from "@sluice/runtime";
-import { hs256Authenticator } from "./auth.js";
+import { createAuthenticator } from "./auth.js";
 import { EdgeServer } from "./edge-server.js";
 import { SessionRegistry } from "./session-registry.js";
 import { createEdgeMetrics } from "./metrics.js";
+import { TenantSockets } from "./tenant-sockets.js";
 
 async function main(): Promise<void> {
   const settings = edgeSettings(process.env);
@@ -32,10 +33,13 @@ async function main(): Promise<void> {
       logger,
       metrics,
       config,
-      authenticator: hs256Authenticator(settings.jwtSecret),
+      authenticator: createAuthenticator(settings.auth),
       helloTimeoutMs: settings.helloTimeoutMs,
       registry: new SessionRegistry(nc, names, settings.resumeGraceMs),
-      sessionKey: settings.jwtSecret,
+      sessionKey: settings.sessionKey,
+      tenantSockets: new TenantSockets(settings.maxSocketsPerTenant),
+      maxRequestsPerSocket: settings.maxRequestsPerSocket,
+      maxQueuedPerSocket: settings.maxQueuedPerSocket,
     },
     registry,
     settings,

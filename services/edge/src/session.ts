@@ -1,4 +1,3 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { WebSocket } from "ws";
 import { bindParams, type SluiceConfig } from "@sluice/config";
 import { requestKey, type RequestMessage } from "@sluice/broker";
@@ -6,6 +5,7 @@ import {
   ERROR_CODES,
   PROTOCOL_VERSION,
   SluiceError,
+  echoName,
   encodeMessage,
   parseClientMessage,
   type ClientMessage,
@@ -16,7 +16,9 @@ import {
 } from "@sluice/protocol";
 import type { Authenticator, Identity } from "./auth.js";
 import { Relay, type ClientSink, type RelayDeps } from "./relay.js";
+import { newSessionId, ownsSession } from "./session-id.js";
 import type { SessionRegistry } from "./session-registry.js";
+import type { TenantSockets } from "./tenant-sockets.js";
 
 export interface SessionDeps extends RelayDeps {
   readonly config: SluiceConfig;
@@ -25,45 +27,46 @@ export interface SessionDeps extends RelayDeps {
   readonly registry: SessionRegistry;
   /** Key binding session ids to their tenant and subject, so only they can resume a session. */
   readonly sessionKey: string;
+  readonly tenantSockets: TenantSockets;
+  /** Requests running at once on one socket; more wait in a queue of `maxQueuedPerSocket`. */
+  readonly maxRequestsPerSocket: number;
+  readonly maxQueuedPerSocket: number;
 }
 
 /** Websocket close codes: a client that says goodbye (1000, 1001) is not coming back. */
 const CLOSE_NORMAL = 1000;
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_ABNORMAL = 1006;
+/** Finished request ids a session remembers, to refuse their reuse. */
+const MAX_USED_IDS = 10_000;
+/** setTimeout's longest delay; a token valid for longer is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type State = "awaiting-hello" | "authenticating" | "open" | "closed";
-
-/**
- * A session id is 128 random bits (unguessable) followed by a 64-bit MAC of those bits with the
- * tenant and subject, so any edge can tell that a resuming client is the session's owner.
- * 48 hex characters: safe as a NATS subject token.
- */
-function sessionMac(key: string, random: string, identity: Identity): string {
-  return createHmac("sha256", key).update(`${random}\n${identity.tenant}\n${identity.subject}`).digest("hex").slice(0, 16);
-}
-
-function newSessionId(key: string, identity: Identity): string {
-  const random = randomBytes(16).toString("hex");
-  return `${random}${sessionMac(key, random, identity)}`;
-}
-
-function ownsSession(key: string, session: string, identity: Identity): boolean {
-  const expected = Buffer.from(sessionMac(key, session.slice(0, 32), identity));
-  const given = Buffer.from(session.slice(32));
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
 
 /**
  * One client socket: authenticates it, validates every frame, and runs its requests, several at
  * once, each through its own relay.
  */
+/** A request accepted on the socket, with the caller's trace context if it sent one. */
+interface Queued {
+  readonly request: RequestMessage;
+  readonly traceparent?: string;
+}
+
 export class Session implements ClientSink {
   #state: State = "awaiting-hello";
   #identity: Identity | undefined;
   #id = "";
   readonly #relays = new Map<string, Relay>();
+  /** Ids of the session's finished requests, newest last: an id is never used twice. */
+  readonly #usedIds = new Set<string>();
+  /** Requests over the per-socket limit, started in order as running ones finish. */
+  readonly #queued: Queued[] = [];
   readonly #helloTimer: NodeJS.Timeout;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  /** The tenant this socket counts against on this edge, once welcomed. */
+  #countedTenant: string | undefined;
 
   constructor(
     private readonly deps: SessionDeps,
@@ -100,7 +103,9 @@ export class Session implements ClientSink {
       case "ack":
         return this.#relayFor(message.id).ack(message.seq);
       case "cancel":
-        return this.#relayFor(message.id).cancel();
+        return this.#cancel(message.id);
+      case "refresh":
+        return this.#refresh(message.token);
       default: {
         const unreachable: never = message;
         throw new Error(`unhandled message ${JSON.stringify(unreachable)}`);
@@ -137,11 +142,24 @@ export class Session implements ClientSink {
       this.#closeWith("RESUME_FAILED", "The session belongs to another tenant or subject, or does not exist");
       return;
     }
+    if (!this.deps.tenantSockets.acquire(identity.tenant)) {
+      this.#closeWith("TOO_MANY_SOCKETS", undefined);
+      return;
+    }
+    this.#countedTenant = identity.tenant;
+    this.#armExpiry(identity);
     this.#id = resume?.session ?? newSessionId(this.deps.sessionKey, identity);
     const attach = resume ? await this.#resume(identity, resume.requests) : [];
     if (this.#state !== "authenticating") return;
     this.#state = "open";
-    this.sendText({ type: "welcome", v: PROTOCOL_VERSION, session: this.#id, window: this.deps.window, ...(resume ? { resumed: true } : {}) });
+    this.sendText({
+      type: "welcome",
+      v: PROTOCOL_VERSION,
+      session: this.#id,
+      window: this.deps.window,
+      expires: identity.expiresAt,
+      ...(resume ? { resumed: true } : {}),
+    });
     for (const [relay, next] of attach) relay.attach(this, next, (finished) => this.#forget(finished));
     for (const { id } of resume?.requests ?? []) {
       if (!this.#relays.has(id)) this.#sendError("RESUME_FAILED", id, `Request "${id}" can no longer be resumed`);
@@ -156,6 +174,8 @@ export class Session implements ClientSink {
     const held = this.deps.registry.takeover(this.#id);
     const attach: [Relay, number][] = [];
     for (const { id, next } of requests) {
+      // An id listed twice, or more requests than a socket may run: the rest get RESUME_FAILED.
+      if (this.#relays.has(id) || this.#relays.size >= this.deps.maxRequestsPerSocket) continue;
       let relay = held.get(id);
       held.delete(id);
       if (!relay) {
@@ -178,16 +198,78 @@ export class Session implements ClientSink {
     return attach;
   }
 
+  /**
+   * A new token for the same tenant and subject moves the socket's expiry. A refused one closes
+   * the socket like an expired token: its requests wait for a resume with a good token.
+   */
+  async #refresh(token: string): Promise<void> {
+    const current = this.#identity;
+    if (!current) throw new SluiceError("INTERNAL");
+    let identity: Identity;
+    try {
+      identity = await this.deps.authenticator.verify(token);
+    } catch (error) {
+      const code = error instanceof SluiceError ? error.code : "AUTH_INVALID";
+      if (code === "SERVICE_UNAVAILABLE") throw error; // the current token still holds; the client may try again
+      this.#closeWith(code, error instanceof SluiceError ? error.message : undefined, { keepRequests: true });
+      return;
+    }
+    if (this.#state !== "open") return;
+    if (identity.tenant !== current.tenant || identity.subject !== current.subject) {
+      this.#closeWith("AUTH_INVALID", "The new token names another tenant or subject", { keepRequests: true });
+      return;
+    }
+    this.#identity = identity;
+    this.#armExpiry(identity);
+    this.sendText({ type: "refreshed", expires: identity.expiresAt });
+  }
+
+  /** Closes the socket when its token expires (plus the allowed clock skew), unless refreshed. */
+  #armExpiry(identity: Identity): void {
+    clearTimeout(this.#expiryTimer);
+    const left = (identity.expiresAt + this.deps.authenticator.clockSkewS) * 1000 - Date.now();
+    this.#expiryTimer = setTimeout(() => {
+      if (left > MAX_TIMER_MS) this.#armExpiry(identity);
+      else this.#closeWith("AUTH_EXPIRED", "The token expired; reconnect with a new one to resume", { keepRequests: true });
+    }, Math.max(0, Math.min(left, MAX_TIMER_MS)));
+  }
+
   #forget(relay: Relay): void {
-    if (this.#relays.get(relay.id) === relay) this.#relays.delete(relay.id);
+    if (this.#relays.get(relay.id) !== relay) return;
+    this.#relays.delete(relay.id);
+    this.#usedIds.add(relay.id);
+    if (this.#usedIds.size > MAX_USED_IDS) this.#usedIds.delete(this.#usedIds.values().next().value ?? "");
+    this.#startQueued();
+  }
+
+  /** Starts waiting requests while the socket is under its limit. */
+  #startQueued(): void {
+    while (this.#state === "open" && this.#relays.size < this.deps.maxRequestsPerSocket) {
+      const queued = this.#queued.shift();
+      if (!queued) return;
+      this.#start(queued).catch((error: unknown) => this.#reportFailure(error, queued.request.id));
+    }
+  }
+
+  async #cancel(id: string): Promise<void> {
+    const queued = this.#queued.findIndex(({ request }) => request.id === id);
+    if (queued === -1) return this.#relayFor(id).cancel();
+    this.#queued.splice(queued, 1);
+    this.sendText({ type: "error", id, code: "CANCELLED", message: ERROR_CODES.CANCELLED.message });
   }
 
   async #query(id: string, datasetName: string, params: RequestMessage["params"], format: RequestMessage["format"], traceparent?: string): Promise<void> {
     const identity = this.#identity;
     if (!identity) throw new SluiceError("INTERNAL");
-    if (this.#relays.has(id)) throw new SluiceError("DUPLICATE_REQUEST");
+    if (this.#relays.has(id) || this.#queued.some(({ request }) => request.id === id)) throw new SluiceError("DUPLICATE_REQUEST");
+    // A request's stream names derive from its id: a second use would meet the first's leftovers.
+    if (this.#usedIds.has(id)) throw new SluiceError("DUPLICATE_REQUEST", `Request id "${id}" was already used on this session`);
+    // Checked before the name is looked up: a token limited to some datasets learns nothing of the others.
+    if (identity.datasets && !identity.datasets.includes(datasetName)) {
+      throw new SluiceError("DATASET_FORBIDDEN", `The token does not allow dataset ${echoName(datasetName)}`);
+    }
     const dataset = this.deps.config.datasets[datasetName];
-    if (!dataset) throw new SluiceError("UNKNOWN_DATASET", `No dataset named "${datasetName.slice(0, 128)}"`);
+    if (!dataset) throw new SluiceError("UNKNOWN_DATASET", `No dataset named ${echoName(datasetName)}`);
     bindParams(dataset, params);
     const request: RequestMessage = {
       v: 1,
@@ -200,6 +282,14 @@ export class Session implements ClientSink {
       params,
       format,
     };
+    const queued: Queued = { request, ...(traceparent ? { traceparent } : {}) };
+    if (this.#relays.size < this.deps.maxRequestsPerSocket) return this.#start(queued);
+    if (this.#queued.length >= this.deps.maxQueuedPerSocket) throw new SluiceError("TOO_MANY_REQUESTS");
+    this.#queued.push(queued);
+  }
+
+  async #start({ request, traceparent }: Queued): Promise<void> {
+    const { id } = request;
     const relay = new Relay(this.deps, request, this, (finished) => this.#forget(finished));
     this.#relays.set(id, relay);
     try {
@@ -242,11 +332,16 @@ export class Session implements ClientSink {
     this.sendText({ type: "error", ...(id === undefined ? {} : { id }), code, message: message ?? ERROR_CODES[code].message });
   }
 
-  #closeWith(code: ErrorCode, message: string | undefined): void {
+  /**
+   * Sends the error and closes the socket with the code's close code. The session's requests are
+   * stopped, or with `keepRequests` wait for a resume as after a dropped connection.
+   */
+  #closeWith(code: ErrorCode, message: string | undefined, options = { keepRequests: false }): void {
     if (this.#state === "closed") return;
+    const closeCode = ERROR_CODES[code].close ?? 1008;
     this.#sendError(code, undefined, message);
-    this.socket.close(ERROR_CODES[code].close ?? 1008, code);
-    void this.onClose(CLOSE_NORMAL);
+    this.socket.close(closeCode, code);
+    void this.onClose(options.keepRequests ? closeCode : CLOSE_NORMAL);
   }
 
   /**
@@ -257,6 +352,11 @@ export class Session implements ClientSink {
     if (this.#state === "closed") return;
     this.#state = "closed";
     clearTimeout(this.#helloTimer);
+    clearTimeout(this.#expiryTimer);
+    if (this.#countedTenant !== undefined) this.deps.tenantSockets.release(this.#countedTenant);
+    this.#countedTenant = undefined;
+    // Waiting requests never reached a worker: there is nothing to release or resume.
+    this.#queued.length = 0;
     if (code === CLOSE_NORMAL || code === CLOSE_GOING_AWAY) {
       // The client closed on purpose: nobody will resume these requests.
       await Promise.allSettled([...this.#relays.values()].map((relay) => relay.abandon()));

@@ -39,6 +39,23 @@ describe("connect", () => {
     expect(error.code).toBe("AUTH_INVALID");
   });
 
+  it("connect - getToken gives the token of every connect and reconnect", async () => {
+    server = await FakeServer.start({ datasets: {} });
+    const fake = server;
+    let calls = 0;
+    const client = await connect({ url: fake.url, getToken: async () => (++calls, "good"), WebSocket });
+    expect(calls).toBe(1);
+    expect(fake.messages.find((m) => m.type === "hello")).toMatchObject({ token: "good" });
+    // Lost connection: the reconnect asks for a token again (this fake server cannot resume).
+    fake.dropConnections();
+    await expect.poll(() => calls, { timeout: 5_000 }).toBe(2);
+    client.close();
+  });
+
+  it("connect - needs a token or getToken", async () => {
+    await expect(connect({ url: "ws://127.0.0.1:9", WebSocket })).rejects.toThrow(TypeError);
+  });
+
   it("connect - rejects with SERVICE_UNAVAILABLE when nothing listens", async () => {
     server = await FakeServer.start({ datasets: {} });
     const url = server.url;

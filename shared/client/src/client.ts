@@ -7,8 +7,15 @@ import { Socket, type WebSocketConstructor } from "./socket.js";
 export interface ConnectOptions {
   /** Websocket URL of an edge, e.g. "ws://localhost:8080"; several are tried in turn on reconnect. */
   url: string | readonly string[];
-  /** A JWT the edge accepts. */
-  token: string;
+  /** A JWT the edge accepts. Give this or `getToken`. */
+  token?: string;
+  /**
+   * Returns a current JWT; called for every connect and reconnect, and shortly before the
+   * socket's token expires (the new token must name the same tenant and subject).
+   */
+  getToken?: () => string | Promise<string>;
+  /** With `getToken`: how long before the token's expiry a new one is sent. Default 30 000 ms. */
+  refreshBeforeMs?: number;
   /** WebSocket constructor. Default globalThis.WebSocket; Node 20 has none, so pass `ws`'s. */
   WebSocket?: WebSocketConstructor;
   /** Time allowed to open the socket and receive the welcome. Default 10 000 ms. */
@@ -30,8 +37,8 @@ export interface QueryOptions<F extends Format = "csv"> {
 }
 
 /** Default connect options; a fresh object each call. */
-export function connectDefaults(): { connectTimeoutMs: number; reconnectTimeoutMs: number } {
-  return { connectTimeoutMs: 10_000, reconnectTimeoutMs: 60_000 };
+export function connectDefaults(): { connectTimeoutMs: number; reconnectTimeoutMs: number; refreshBeforeMs: number } {
+  return { connectTimeoutMs: 10_000, reconnectTimeoutMs: 60_000, refreshBeforeMs: 30_000 };
 }
 
 /**
@@ -45,15 +52,23 @@ export async function connect(options: ConnectOptions): Promise<SluiceClient> {
   const WebSocket = options.WebSocket ?? globalWebSocket();
   const urls = typeof options.url === "string" ? [options.url] : [...options.url];
   if (urls.length === 0) throw new TypeError("connect() needs at least one url");
+  const { token, getToken } = options;
+  if (token === undefined && getToken === undefined) throw new TypeError("connect() needs a token or getToken");
+  const currentToken = async (): Promise<string> => (getToken ? await getToken() : (token ?? ""));
   let attempt = 0;
   const open: Connector = async (resume, adopt) => {
     const url = urls[attempt++ % urls.length] as string;
-    const handshake = new Handshake(options.token, resume, adopt);
+    const handshake = new Handshake(await currentToken(), resume, adopt);
     const socket = new Socket(new WebSocket(url), handshake);
     return { socket, welcome: await handshake.run(socket, connectTimeoutMs) };
   };
   const { socket, welcome } = await open(undefined, undefined);
-  return new SluiceClient(new Session(welcome, socket, { reconnect: open, reconnectTimeoutMs: options.reconnectTimeoutMs ?? defaults.reconnectTimeoutMs }));
+  const session = new Session(welcome, socket, {
+    reconnect: open,
+    reconnectTimeoutMs: options.reconnectTimeoutMs ?? defaults.reconnectTimeoutMs,
+    ...(getToken ? { refresh: { getToken: currentToken, beforeMs: options.refreshBeforeMs ?? defaults.refreshBeforeMs } } : {}),
+  });
+  return new SluiceClient(session);
 }
 
 /** A connection to a Sluice edge, running any number of queries at once. */

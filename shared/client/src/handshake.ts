@@ -59,6 +59,7 @@ export class Handshake implements SocketHandler {
         return;
       case "meta":
       case "end":
+      case "refreshed":
         this.#fail(new SluiceError("SERVICE_UNAVAILABLE", `The server sent ${message.type} before welcome`));
         return;
       default: {

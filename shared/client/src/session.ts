@@ -38,7 +38,12 @@ export interface SessionOptions {
   readonly reconnect: Connector;
   /** How long to keep trying after the socket is lost; 0 never reconnects. */
   readonly reconnectTimeoutMs: number;
+  /** Sends a new token `beforeMs` before the current one expires; absent: the token is never renewed. */
+  readonly refresh?: { readonly getToken: () => Promise<string>; readonly beforeMs: number };
 }
+
+/** setTimeout's longest delay; a refresh further away is scheduled again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Codes after which trying again cannot help. */
 const FINAL_CODES = new Set(["AUTH_INVALID", "AUTH_EXPIRED", "RESUME_FAILED", "UNSUPPORTED_VERSION", "HELLO_REQUIRED"]);
@@ -70,6 +75,7 @@ export class Session implements SocketHandler, QueryLink {
   /** The last error frame without an id; it usually explains why the server then closes. */
   #serverError: SluiceError | undefined;
   #closeError: SluiceError | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(welcome: Welcome, socket: Socket, options?: SessionOptions) {
     this.id = welcome.session;
@@ -77,6 +83,7 @@ export class Session implements SocketHandler, QueryLink {
     this.#socket = socket;
     this.#options = options;
     socket.attach(this);
+    this.#scheduleRefresh(welcome.expires);
   }
 
   get state(): ConnectionState {
@@ -110,12 +117,38 @@ export class Session implements SocketHandler, QueryLink {
 
   /** Closes the socket; requests still running fail with SERVICE_UNAVAILABLE. */
   close(): void {
+    clearTimeout(this.#refreshTimer);
     if (this.#state === "reconnecting") {
       this.#fail(new SluiceError("SERVICE_UNAVAILABLE", "The connection closed: closed by the client"));
       return;
     }
     this.#state = "closed";
     this.#socket.close();
+  }
+
+  /**
+   * Sends a new token before the socket's expires (epoch seconds). Should that fail, the edge
+   * closes the socket at expiry with AUTH_EXPIRED and the session reconnects with a new token.
+   */
+  #scheduleRefresh(expires: number | undefined): void {
+    clearTimeout(this.#refreshTimer);
+    const refresh = this.#options?.refresh;
+    if (!refresh || expires === undefined || this.#state === "closed") return;
+    const left = expires * 1000 - refresh.beforeMs - Date.now();
+    this.#refreshTimer = setTimeout(() => {
+      if (left > MAX_TIMER_MS) this.#scheduleRefresh(expires);
+      else void this.#refresh(refresh.getToken);
+    }, Math.max(0, Math.min(left, MAX_TIMER_MS)));
+  }
+
+  async #refresh(getToken: () => Promise<string>): Promise<void> {
+    if (this.#state !== "open") return;
+    try {
+      const token = await getToken();
+      if (this.#state === "open") this.#socket.send({ type: "refresh", token });
+    } catch {
+      // No new token now: the edge closes at expiry and the reconnect asks again.
+    }
   }
 
   send(message: Ack | Cancel): void {
@@ -160,6 +193,9 @@ export class Session implements SocketHandler, QueryLink {
         if (message.id === undefined) this.#serverError = new SluiceError(message.code, message.message);
         else if (!this.#seen(message.id, message.seq)) this.#queries.get(message.id)?.handleError(message);
         return;
+      case "refreshed":
+        this.#scheduleRefresh(message.expires);
+        return;
       case "welcome":
         return;
       default: {
@@ -179,8 +215,11 @@ export class Session implements SocketHandler, QueryLink {
     const closeError = server
       ? new SluiceError("SERVICE_UNAVAILABLE", `${error.message} after ${server.code}: ${server.message}`, { cause: server })
       : error;
-    // The server said why it closes, or it spoke nonsense: a reconnect would meet the same fate.
-    const final = server !== undefined || (error.cause instanceof SluiceError && error.cause.code === "BAD_FRAME");
+    clearTimeout(this.#refreshTimer);
+    // The server said why it closes, or it spoke nonsense: a reconnect would meet the same fate,
+    // unless the token merely expired and a new one can be had.
+    const renewable = server?.code === "AUTH_EXPIRED" && this.#options?.refresh !== undefined;
+    const final = (server !== undefined && !renewable) || (error.cause instanceof SluiceError && error.cause.code === "BAD_FRAME");
     if (this.#state === "open" && this.#options && this.#options.reconnectTimeoutMs > 0 && !final) {
       this.#state = "reconnecting";
       this.#emit({ type: "reconnecting", error: closeError });
@@ -199,8 +238,11 @@ export class Session implements SocketHandler, QueryLink {
         .filter((id) => !pendingIds.has(id))
         .map((id) => ({ id, next: (this.#consumed.get(id) ?? -1) + 1 }));
       try {
-        await options.reconnect({ session: this.id, requests }, (socket) => this.#adopt(socket));
-        if ((this.#state as ConnectionState) === "open") return;
+        const { welcome } = await options.reconnect({ session: this.id, requests }, (socket) => this.#adopt(socket));
+        if ((this.#state as ConnectionState) === "open") {
+          this.#scheduleRefresh(welcome.expires);
+          return;
+        }
       } catch (error) {
         const code = error instanceof SluiceError ? error.code : "SERVICE_UNAVAILABLE";
         if (FINAL_CODES.has(code) || Date.now() + delay > deadline) {
@@ -227,6 +269,7 @@ export class Session implements SocketHandler, QueryLink {
 
   #fail(error: SluiceError): void {
     if (this.#closeError !== undefined) return;
+    clearTimeout(this.#refreshTimer);
     this.#state = "closed";
     this.#closeError = error;
     this.#pending = [];

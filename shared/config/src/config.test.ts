@@ -55,5 +55,19 @@ describe("config", () => {
     expect(() => edgeSettings({ SLUICE_CONFIG: "x", SLUICE_JWT_SECRET: "short" })).toThrow(/SLUICE_JWT_SECRET/);
     const settings = edgeSettings({ SLUICE_CONFIG: "x", SLUICE_JWT_SECRET: "0123456789abcdef" });
     expect(settings).toMatchObject({ port: 8080, window: 8, natsPrefix: "sluice", maxFrameBytes: 65536 });
+    expect(settings.auth).toEqual({ keys: { kind: "secret", secret: "0123456789abcdef" }, issuer: undefined, audience: undefined, clockSkewS: 30 });
+    expect(settings.sessionKey).toBe("0123456789abcdef");
+    expect(settings).toMatchObject({ maxRequestsPerSocket: 16, maxQueuedPerSocket: 64, maxSocketsPerTenant: 256 });
+  });
+
+  it("config - settings take JWKS keys with a session key of their own, never together with a secret", () => {
+    const jwks = { SLUICE_CONFIG: "x", SLUICE_JWKS_URL: "https://idp.example/jwks.json" };
+    expect(() => edgeSettings(jwks)).toThrow(/SLUICE_SESSION_KEY/);
+    expect(() => edgeSettings({ ...jwks, SLUICE_SESSION_KEY: "0123456789abcdef", SLUICE_JWT_SECRET: "0123456789abcdef" })).toThrow(/SLUICE_JWKS_URL/);
+    expect(() => edgeSettings({ ...jwks, SLUICE_JWKS_URL: "file:///etc/passwd", SLUICE_SESSION_KEY: "0123456789abcdef" })).toThrow(/SLUICE_JWKS_URL/);
+    expect(() => edgeSettings({ SLUICE_CONFIG: "x" })).toThrow(/SLUICE_JWT_SECRET/);
+    const settings = edgeSettings({ ...jwks, SLUICE_SESSION_KEY: "fedcba9876543210", SLUICE_JWT_ISSUER: "idp", SLUICE_JWT_AUDIENCE: "sluice", SLUICE_JWT_CLOCK_SKEW_S: "5" });
+    expect(settings.auth).toEqual({ keys: { kind: "jwks", url: "https://idp.example/jwks.json" }, issuer: "idp", audience: "sluice", clockSkewS: 5 });
+    expect(settings.sessionKey).toBe("fedcba9876543210");
   });
 });

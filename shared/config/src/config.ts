@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { SluiceError, type ParamValue } from "@sluice/protocol";
+import { SluiceError, echoName, type ParamValue } from "@sluice/protocol";
 import { PARAM_TYPES, coerceParam } from "./param-types.js";
 
 const nameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/, "must be a name of letters, digits, _ or -");
@@ -158,7 +158,7 @@ export function loadConfig(path: string, options: LoadOptions): SluiceConfig {
 export function bindParams(dataset: DatasetConfig, params: Readonly<Record<string, ParamValue>>): (string | null)[] {
   for (const name of Object.keys(params)) {
     if (!dataset.params.some((p) => p.name === name)) {
-      throw new SluiceError("PARAM_UNKNOWN", `Dataset "${dataset.name}" has no parameter "${name}"`);
+      throw new SluiceError("PARAM_UNKNOWN", `Dataset "${dataset.name}" has no parameter ${echoName(name)}`);
     }
   }
   return dataset.params.map((param) => {

@@ -3,4 +3,4 @@ export type { SluiceConfig, DatabaseConfig, DatasetConfig, ParamConfig, LoadOpti
 export { PARAM_TYPES, coerceParam } from "./param-types.js";
 export type { ParamType } from "./param-types.js";
 export { edgeSettings, workerSettings, ENV_VARS } from "./settings.js";
-export type { CommonSettings, EdgeSettings, WorkerSettings } from "./settings.js";
+export type { CommonSettings, EdgeSettings, WorkerSettings, AuthSettings, TokenKeys } from "./settings.js";

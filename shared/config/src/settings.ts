@@ -16,14 +16,36 @@ const commonShape = {
   SLUICE_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 };
 
-const edgeSchema = z.object({
+/** An unset variable and an empty one mean the same: not given. */
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
+
+const edgeShape = {
   ...commonShape,
   SLUICE_EDGE_HOST: z.string().default("0.0.0.0"),
   SLUICE_EDGE_PORT: port.default(8080),
-  SLUICE_JWT_SECRET: z.string().min(16, "is required (at least 16 characters)"),
+  SLUICE_JWT_SECRET: optional(z.string().min(16, "is required (at least 16 characters)")),
+  SLUICE_JWKS_URL: optional(z.url({ protocol: /^https?$/, error: "must be an http(s) URL" })),
+  SLUICE_SESSION_KEY: optional(z.string().min(16, "must be at least 16 characters")),
+  SLUICE_JWT_ISSUER: optional(z.string()),
+  SLUICE_JWT_AUDIENCE: optional(z.string()),
+  SLUICE_JWT_CLOCK_SKEW_S: z.coerce.number().int().nonnegative().max(600).default(30),
   SLUICE_MAX_FRAME_BYTES: positive.default(64 * 1024),
   SLUICE_HELLO_TIMEOUT_MS: positive.default(10_000),
   SLUICE_RESUME_GRACE_MS: z.coerce.number().int().nonnegative().default(60_000),
+  SLUICE_MAX_REQUESTS_PER_SOCKET: positive.default(16),
+  SLUICE_MAX_QUEUED_PER_SOCKET: z.coerce.number().int().nonnegative().default(64),
+  SLUICE_MAX_SOCKETS_PER_TENANT: positive.default(256),
+};
+
+/** Exactly one way to check tokens; JWKS mode has no secret, so sessions need a key of their own. */
+const edgeSchema = z.object(edgeShape).superRefine((e, ctx) => {
+  if (e.SLUICE_JWT_SECRET !== undefined && e.SLUICE_JWKS_URL !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["SLUICE_JWKS_URL"], message: "cannot be set together with SLUICE_JWT_SECRET (choose HS256 or JWKS)" });
+  } else if (e.SLUICE_JWT_SECRET === undefined && e.SLUICE_JWKS_URL === undefined) {
+    ctx.addIssue({ code: "custom", path: ["SLUICE_JWT_SECRET"], message: "is required (at least 16 characters) unless SLUICE_JWKS_URL is set" });
+  } else if (e.SLUICE_JWKS_URL !== undefined && e.SLUICE_SESSION_KEY === undefined) {
+    ctx.addIssue({ code: "custom", path: ["SLUICE_SESSION_KEY"], message: "is required with SLUICE_JWKS_URL (the same on every edge)" });
+  }
 });
 
 const workerSchema = z.object({
@@ -54,11 +76,32 @@ export interface CommonSettings {
   readonly logLevel: string;
 }
 
+/** How client tokens are checked: HS256 with a shared secret, or asymmetric keys from a JWKS URL. */
+export type TokenKeys = { readonly kind: "secret"; readonly secret: string } | { readonly kind: "jwks"; readonly url: string };
+
+export interface AuthSettings {
+  readonly keys: TokenKeys;
+  /** Required `iss` claim, when set. Default: not checked. */
+  readonly issuer: string | undefined;
+  /** Required `aud` claim, when set. Default: not checked. */
+  readonly audience: string | undefined;
+  /** Clock difference allowed on `exp` and `nbf`. Default 30 s. */
+  readonly clockSkewS: number;
+}
+
 export interface EdgeSettings extends CommonSettings {
   readonly host: string;
   /** Default 8080. */
   readonly port: number;
-  readonly jwtSecret: string;
+  readonly auth: AuthSettings;
+  /** Key binding session ids to their tenant and subject; default the JWT secret (HS256 mode). */
+  readonly sessionKey: string;
+  /** Requests running at once on one socket. Default 16. */
+  readonly maxRequestsPerSocket: number;
+  /** Requests waiting on one socket for a running one to finish; more are refused. Default 64. */
+  readonly maxQueuedPerSocket: number;
+  /** Sockets one tenant may hold open on one edge. Default 256. */
+  readonly maxSocketsPerTenant: number;
   /** Largest inbound websocket frame. Default 64 KiB. */
   readonly maxFrameBytes: number;
   /** Time a session's requests wait for their client to reconnect. Default 60 s; 0 disables. */
@@ -106,11 +149,21 @@ function common(e: z.infer<z.ZodObject<typeof commonShape>>): CommonSettings {
 
 export function edgeSettings(env: Env): EdgeSettings {
   const e = parseEnv(edgeSchema, env);
+  const keys: TokenKeys = e.SLUICE_JWKS_URL !== undefined ? { kind: "jwks", url: e.SLUICE_JWKS_URL } : { kind: "secret", secret: e.SLUICE_JWT_SECRET ?? "" };
   return Object.freeze({
     ...common(e),
     host: e.SLUICE_EDGE_HOST,
     port: e.SLUICE_EDGE_PORT,
-    jwtSecret: e.SLUICE_JWT_SECRET,
+    auth: {
+      keys,
+      issuer: e.SLUICE_JWT_ISSUER,
+      audience: e.SLUICE_JWT_AUDIENCE,
+      clockSkewS: e.SLUICE_JWT_CLOCK_SKEW_S,
+    },
+    sessionKey: e.SLUICE_SESSION_KEY ?? e.SLUICE_JWT_SECRET ?? "",
+    maxRequestsPerSocket: e.SLUICE_MAX_REQUESTS_PER_SOCKET,
+    maxQueuedPerSocket: e.SLUICE_MAX_QUEUED_PER_SOCKET,
+    maxSocketsPerTenant: e.SLUICE_MAX_SOCKETS_PER_TENANT,
     maxFrameBytes: e.SLUICE_MAX_FRAME_BYTES,
     helloTimeoutMs: e.SLUICE_HELLO_TIMEOUT_MS,
     resumeGraceMs: e.SLUICE_RESUME_GRACE_MS,
@@ -133,5 +186,5 @@ export function workerSettings(env: Env): WorkerSettings {
 
 /** Every environment variable the services read, for documentation and deploy checks. */
 export const ENV_VARS = [
-  ...new Set([...Object.keys(edgeSchema.shape), ...Object.keys(workerSchema.shape)]),
+  ...new Set([...Object.keys(edgeShape), ...Object.keys(workerSchema.shape)]),
 ] as readonly string[];

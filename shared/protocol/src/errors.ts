@@ -9,11 +9,14 @@ export const ERROR_CODES = {
   AUTH_INVALID: { message: "The token is invalid", close: 4401 },
   AUTH_EXPIRED: { message: "The token has expired", close: 4401 },
   UNKNOWN_DATASET: { message: "No such dataset", close: undefined },
+  DATASET_FORBIDDEN: { message: "The token does not allow this dataset", close: undefined },
   PARAM_MISSING: { message: "A required parameter is missing", close: undefined },
   PARAM_INVALID: { message: "A parameter has the wrong type or format", close: undefined },
   PARAM_UNKNOWN: { message: "The dataset has no such parameter", close: undefined },
   DUPLICATE_REQUEST: { message: "A request with this id is already running on this session", close: undefined },
   UNKNOWN_REQUEST: { message: "No such request on this session", close: undefined },
+  TOO_MANY_REQUESTS: { message: "Too many requests running or waiting on this socket", close: undefined },
+  TOO_MANY_SOCKETS: { message: "Too many sockets for this tenant on this edge", close: 4429 },
   TENANT_INVALID: { message: "The tenant is not a valid schema name", close: undefined },
   TENANT_UNKNOWN: { message: "The tenant does not exist", close: undefined },
   QUERY_FAILED: { message: "The query failed", close: undefined },
@@ -41,6 +44,16 @@ export class SluiceError extends Error {
     this.name = "SluiceError";
     this.code = code;
   }
+}
+
+const PLAIN_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * A name the client sent, fit to repeat in an error message: quoted when it is a plain name,
+ * left out otherwise, so arbitrary client text is never reflected back.
+ */
+export function echoName(name: string): string {
+  return PLAIN_NAME.test(name) ? `"${name}"` : "(name not shown)";
 }
 
 export function isErrorCode(value: string): value is ErrorCode {

@@ -19,10 +19,12 @@ export type ParamValue = z.infer<typeof paramValueSchema>;
 /** A request to continue after a reconnect: `next` is the first seq the client has not consumed. */
 export const resumeRequestSchema = z.strictObject({ id: requestIdSchema, next: seqSchema });
 
+const tokenSchema = z.string().min(1).max(16_384);
+
 export const helloSchema = z.strictObject({
   type: z.literal("hello"),
   v: z.number().int(),
-  token: z.string().min(1).max(16_384),
+  token: tokenSchema,
   /** Present when a client reconnects to continue its session's requests. */
   resume: z
     .strictObject({
@@ -45,13 +47,17 @@ export const querySchema = z.strictObject({
 export const ackSchema = z.strictObject({ type: z.literal("ack"), id: requestIdSchema, seq: seqSchema });
 export const cancelSchema = z.strictObject({ type: z.literal("cancel"), id: requestIdSchema });
 
-export const clientMessageSchema = z.discriminatedUnion("type", [helloSchema, querySchema, ackSchema, cancelSchema]);
+/** A new token for the same tenant and subject, sent before the current one expires. */
+export const refreshSchema = z.strictObject({ type: z.literal("refresh"), token: tokenSchema });
+
+export const clientMessageSchema = z.discriminatedUnion("type", [helloSchema, querySchema, ackSchema, cancelSchema, refreshSchema]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type Hello = z.infer<typeof helloSchema>;
 export type ResumeRequest = z.infer<typeof resumeRequestSchema>;
 export type Query = z.input<typeof querySchema>;
 export type Ack = z.infer<typeof ackSchema>;
 export type Cancel = z.infer<typeof cancelSchema>;
+export type Refresh = z.infer<typeof refreshSchema>;
 
 export const columnSchema = z.strictObject({ name: z.string(), type: z.string() });
 export type Column = z.infer<typeof columnSchema>;
@@ -63,7 +69,12 @@ export const welcomeSchema = z.strictObject({
   window: z.number().int().positive(),
   /** True when the hello resumed an earlier session. */
   resumed: z.boolean().optional(),
+  /** Epoch seconds at which the token expires and the socket is closed unless refreshed. */
+  expires: z.number().int().nonnegative().optional(),
 });
+
+/** The edge accepted a refresh; the socket now lives until `expires` (epoch seconds). */
+export const refreshedSchema = z.strictObject({ type: z.literal("refreshed"), expires: z.number().int().nonnegative() });
 
 export const metaSchema = z.strictObject({
   type: z.literal("meta"),
@@ -91,27 +102,44 @@ export const errorSchema = z.strictObject({
 });
 
 /** Server messages sent as text frames; chunks travel as binary frames (see chunk-frame.ts). */
-export const serverMessageSchema = z.discriminatedUnion("type", [welcomeSchema, metaSchema, endSchema, errorSchema]);
+export const serverMessageSchema = z.discriminatedUnion("type", [welcomeSchema, metaSchema, endSchema, errorSchema, refreshedSchema]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
 export type Welcome = z.infer<typeof welcomeSchema>;
+export type Refreshed = z.infer<typeof refreshedSchema>;
 export type Meta = z.infer<typeof metaSchema>;
 export type End = z.infer<typeof endSchema>;
 export type ErrorMessage = z.infer<typeof errorSchema>;
 
+/** Longest reason a failed parse gives. */
+export const MAX_REASON_CHARS = 200;
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+class ProtoKeyError extends Error {}
+
+/**
+ * JSON.parse makes "__proto__" an own key, but copying it into a new object (as schema parsing
+ * does) sets that object's prototype instead: the value would skip validation. Refused outright.
+ */
+function refuseProtoKey(key: string, value: unknown): unknown {
+  if (key === "__proto__") throw new ProtoKeyError('the key "__proto__" is not allowed');
+  return value;
+}
 
 function parseJson<T>(schema: z.ZodType<T>, text: string): Parsed<T> {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: "malformed JSON" };
+    raw = JSON.parse(text, refuseProtoKey);
+  } catch (error) {
+    return { ok: false, reason: error instanceof ProtoKeyError ? error.message : "malformed JSON" };
   }
   const result = schema.safeParse(raw);
   if (result.success) return { ok: true, value: result.data };
   const issue = result.error.issues[0];
   const where = issue && issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
-  return { ok: false, reason: `${where}${issue?.message ?? "invalid message"}` };
+  const reason = `${where}${issue?.message ?? "invalid message"}`;
+  // Paths and messages may echo the sender's keys: a reason stays short whatever was sent.
+  return { ok: false, reason: reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS - 1)}…` : reason };
 }
 
 /** Parses one text frame from a client. */

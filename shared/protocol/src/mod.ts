@@ -19,6 +19,8 @@ export type {
   Query,
   Ack,
   Cancel,
+  Refresh,
+  Refreshed,
   Column,
   ServerMessage,
   Welcome,
@@ -30,5 +32,5 @@ export type {
 export { encodeChunkHeader, decodeChunkFrame } from "./chunk-frame.js";
 export type { Chunk, ChunkHeader } from "./chunk-frame.js";
 export { csvField, csvHeader, parseCsvRows } from "./csv.js";
-export { ERROR_CODES, errorCodeList, SluiceError, isErrorCode } from "./errors.js";
+export { ERROR_CODES, errorCodeList, SluiceError, isErrorCode, echoName } from "./errors.js";
 export type { ErrorCode } from "./errors.js";

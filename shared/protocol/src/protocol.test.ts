@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeChunkFrame, encodeChunkHeader } from "./chunk-frame.js";
 import { csvField, csvHeader, parseCsvRows } from "./csv.js";
+import { echoName } from "./errors.js";
 import { parseClientMessage } from "./messages.js";
 
 describe("chunk frame", () => {
@@ -46,7 +47,18 @@ describe("messages", () => {
     expect(parseClientMessage('{"type":"nope"}').ok).toBe(false);
     expect(parseClientMessage('{"type":"ack","id":"a b","seq":1}').ok).toBe(false);
     expect(parseClientMessage('{"type":"query","id":"q","dataset":"d","extra":1}').ok).toBe(false);
+    expect(parseClientMessage('{"type":"query","id":"q","dataset":"d","params":{"__proto__":{"x":{}}}}')).toEqual({ ok: false, reason: 'the key "__proto__" is not allowed' });
+    expect(parseClientMessage('{"type":"query","id":"q","dataset":"d","params":{"constructor":"x"}}').ok).toBe(true);
     const query = parseClientMessage('{"type":"query","id":"q","dataset":"d"}');
     expect(query).toEqual({ ok: true, value: { type: "query", id: "q", dataset: "d", params: {}, format: "csv" } });
+  });
+});
+
+describe("errors", () => {
+  it("echoName - repeats plain names only", () => {
+    expect(echoName("grid_2024.v-1")).toBe('"grid_2024.v-1"');
+    expect(echoName("x' union select * from t --")).toBe("(name not shown)");
+    expect(echoName("")).toBe("(name not shown)");
+    expect(echoName("a".repeat(65))).toBe("(name not shown)");
   });
 });
