@@ -19,7 +19,7 @@ let client: SluiceClient | undefined;
 async function setup(options: FakeServerOptions): Promise<{ server: FakeServer; client: SluiceClient }> {
   server = await FakeServer.start(options);
   // The fake server never takes a session back: give up reconnecting after a second, not a minute.
-  client = await connect({ url: server.url, token: "good", WebSocket, reconnectTimeoutMs: 1_000 });
+  client = await connect({ url: server.url, token: "good", WebSocket, reconnectTimeoutMs: 1_000, connectTimeoutMs: 1_000 });
   return { server, client };
 }
 
