@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Registry } from "prom-client";
 import { handleOpsRequest } from "@sluice/runtime";
@@ -30,7 +30,7 @@ export class EdgeServer {
       if (!handleOpsRequest(req, res, health, registry)) res.writeHead(426, { "content-type": "text/plain" }).end("websocket only\n");
     });
     this.#wss = new WebSocketServer({ server: this.#http, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
-    this.#wss.on("connection", (socket) => this.#accept(socket));
+    this.#wss.on("connection", (socket, request) => this.#accept(socket, request));
   }
 
   get ready(): boolean {
@@ -51,16 +51,18 @@ export class EdgeServer {
     this.#state = "listening";
   }
 
-  #accept(socket: WebSocket): void {
+  #accept(socket: WebSocket, request: IncomingMessage): void {
     if (this.#state !== "listening") {
       socket.close(1012, "restarting");
       return;
     }
     const session = new Session(this.deps, socket);
     this.deps.metrics.sockets.inc();
+    const stopWatching = watchLiveness(socket, request, this.deps.heartbeatMs, () => session.heartbeat());
     socket.on("message", (data: Buffer, isBinary) => session.onFrame(data, isBinary));
     socket.on("error", () => socket.terminate());
     socket.on("close", (code: number) => {
+      stopWatching();
       this.deps.metrics.sockets.dec();
       const closing = session.onClose(code);
       this.#closing.add(closing);
@@ -80,6 +82,33 @@ export class EdgeServer {
     await this.deps.registry.close();
     this.#state = "closed";
   }
+}
+
+/**
+ * Every `intervalMs`: cuts the socket (close code 1006, so its session waits for a resume) when
+ * nothing showed the link alive since the last beat, then pings it and calls `beat`. Alive means a
+ * frame or pong came in (acks come with every chunk a reading client gets), or bytes queued for
+ * the client drained: a slow link still draining data is not dead, though its pong waits behind
+ * the data. Returns a function that stops watching.
+ */
+function watchLiveness(socket: WebSocket, request: IncomingMessage, intervalMs: number, beat: () => void): () => void {
+  let heard = true;
+  let queued = 0;
+  const hear = () => (heard = true);
+  socket.on("pong", hear);
+  socket.on("message", hear);
+  const timer = setInterval(() => {
+    const drained = request.socket.writableLength < queued;
+    if (!heard && !drained) {
+      socket.terminate();
+      return;
+    }
+    heard = false;
+    socket.ping();
+    beat();
+    queued = request.socket.writableLength;
+  }, intervalMs);
+  return () => clearInterval(timer);
 }
 
 /** Time a client gets to complete the close handshake before its socket is cut. */

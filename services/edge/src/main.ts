@@ -35,6 +35,7 @@ async function main(): Promise<void> {
       config,
       authenticator: createAuthenticator(settings.auth),
       helloTimeoutMs: settings.helloTimeoutMs,
+      heartbeatMs: settings.heartbeatMs,
       registry: new SessionRegistry(nc, names, settings.resumeGraceMs),
       sessionKey: settings.sessionKey,
       tenantSockets: new TenantSockets(settings.maxSocketsPerTenant),

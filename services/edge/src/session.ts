@@ -24,6 +24,8 @@ export interface SessionDeps extends RelayDeps {
   readonly config: SluiceConfig;
   readonly authenticator: Authenticator;
   readonly helloTimeoutMs: number;
+  /** Heartbeat interval announced in the welcome (the edge server sends the heartbeats). */
+  readonly heartbeatMs: number;
   readonly registry: SessionRegistry;
   /** Key binding session ids to their tenant and subject, so only they can resume a session. */
   readonly sessionKey: string;
@@ -158,6 +160,7 @@ export class Session implements ClientSink {
       session: this.#id,
       window: this.deps.window,
       expires: identity.expiresAt,
+      heartbeat: this.deps.heartbeatMs,
       ...(resume ? { resumed: true } : {}),
     });
     for (const [relay, next] of attach) relay.attach(this, next, (finished) => this.#forget(finished));
@@ -313,6 +316,11 @@ export class Session implements ClientSink {
     }
     this.deps.logger.error({ err: error, session: this.#id }, "unexpected failure handling a frame");
     this.#sendError("INTERNAL", id, undefined);
+  }
+
+  /** Tells the client the link is alive; only once the session is open (before, hello times out). */
+  heartbeat(): void {
+    if (this.#state === "open") this.sendText({ type: "heartbeat" });
   }
 
   sendText(message: ServerMessage): void {

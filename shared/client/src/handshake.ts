@@ -48,7 +48,10 @@ export class Handshake implements SocketHandler {
     switch (message.type) {
       case "welcome":
         if (message.v === PROTOCOL_VERSION) {
-          if (this.#socket) this.#adopt?.(this.#socket);
+          if (this.#socket) {
+            if (message.heartbeat) this.#socket.expectFramesEvery(message.heartbeat);
+            this.#adopt?.(this.#socket);
+          }
           this.#settle(message);
         }
         else this.#fail(new SluiceError("UNSUPPORTED_VERSION", `The server speaks protocol version ${message.v}`));
@@ -56,6 +59,8 @@ export class Handshake implements SocketHandler {
       case "error":
         // The server closes the socket itself after a handshake error.
         this.#settle(new SluiceError(message.code, message.message));
+        return;
+      case "heartbeat":
         return;
       case "meta":
       case "end":

@@ -197,6 +197,7 @@ export class Session implements SocketHandler, QueryLink {
         this.#scheduleRefresh(message.expires);
         return;
       case "welcome":
+      case "heartbeat":
         return;
       default: {
         const unknown: never = message;

@@ -53,6 +53,8 @@ export class Socket {
   #state: SocketState = "connecting";
   #handler: SocketHandler;
   #lastError: unknown;
+  #lastFrameAt = 0;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
 
   constructor(ws: WebSocketLike, handler: SocketHandler) {
     this.#ws = ws;
@@ -68,6 +70,21 @@ export class Socket {
   /** Routes everything that arrives from now on to `handler`. */
   attach(handler: SocketHandler): void {
     this.#handler = handler;
+  }
+
+  /**
+   * The server promised a frame at least every `intervalMs`: after twice that without one, the link
+   * is taken for dead and the socket closed (a link that dies silently never fires a close event).
+   */
+  expectFramesEvery(intervalMs: number): void {
+    clearInterval(this.#watchdog);
+    this.#lastFrameAt = Date.now();
+    const silence = 2 * intervalMs;
+    this.#watchdog = setInterval(() => {
+      if (Date.now() - this.#lastFrameAt > silence) this.close(`nothing from the server for ${silence} ms`);
+    }, Math.max(50, intervalMs / 4));
+    // A timer must not keep a Node process alive on its own.
+    (this.#watchdog as { unref?: () => void }).unref?.();
   }
 
   /** Sends a message; dropped when the socket is no longer open (its close fails the requests). */
@@ -108,6 +125,7 @@ export class Socket {
 
   #onData(data: unknown): void {
     if (this.#state !== "open") return;
+    this.#lastFrameAt = Date.now();
     if (typeof data === "string") {
       const parsed = parseServerMessage(data);
       if (parsed.ok) this.#handler.onMessage(parsed.value);
@@ -134,6 +152,7 @@ export class Socket {
   #finish(error: SluiceError): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
+    clearInterval(this.#watchdog);
     this.#handler.onClose(error);
   }
 }

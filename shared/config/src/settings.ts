@@ -31,6 +31,7 @@ const edgeShape = {
   SLUICE_JWT_CLOCK_SKEW_S: z.coerce.number().int().nonnegative().max(600).default(30),
   SLUICE_MAX_FRAME_BYTES: positive.default(64 * 1024),
   SLUICE_HELLO_TIMEOUT_MS: positive.default(10_000),
+  SLUICE_HEARTBEAT_MS: positive.min(100).default(15_000),
   SLUICE_RESUME_GRACE_MS: z.coerce.number().int().nonnegative().default(60_000),
   SLUICE_MAX_REQUESTS_PER_SOCKET: positive.default(16),
   SLUICE_MAX_QUEUED_PER_SOCKET: z.coerce.number().int().nonnegative().default(64),
@@ -108,6 +109,8 @@ export interface EdgeSettings extends CommonSettings {
   readonly resumeGraceMs: number;
   /** Time a socket may take to send hello. Default 10 s. */
   readonly helloTimeoutMs: number;
+  /** A frame to every open socket at least this often, and a ping it must answer. Default 15 s. */
+  readonly heartbeatMs: number;
 }
 
 export interface WorkerSettings extends CommonSettings {
@@ -166,6 +169,7 @@ export function edgeSettings(env: Env): EdgeSettings {
     maxSocketsPerTenant: e.SLUICE_MAX_SOCKETS_PER_TENANT,
     maxFrameBytes: e.SLUICE_MAX_FRAME_BYTES,
     helloTimeoutMs: e.SLUICE_HELLO_TIMEOUT_MS,
+    heartbeatMs: e.SLUICE_HEARTBEAT_MS,
     resumeGraceMs: e.SLUICE_RESUME_GRACE_MS,
   });
 }

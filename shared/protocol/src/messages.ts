@@ -71,10 +71,15 @@ export const welcomeSchema = z.strictObject({
   resumed: z.boolean().optional(),
   /** Epoch seconds at which the token expires and the socket is closed unless refreshed. */
   expires: z.number().int().nonnegative().optional(),
+  /** The server sends a frame at least this often (milliseconds); silence twice as long means the link is dead. */
+  heartbeat: z.number().int().positive().optional(),
 });
 
 /** The edge accepted a refresh; the socket now lives until `expires` (epoch seconds). */
 export const refreshedSchema = z.strictObject({ type: z.literal("refreshed"), expires: z.number().int().nonnegative() });
+
+/** Sent by the server on an open session every `heartbeat` ms, so the client can tell a dead link. */
+export const heartbeatSchema = z.strictObject({ type: z.literal("heartbeat") });
 
 export const metaSchema = z.strictObject({
   type: z.literal("meta"),
@@ -102,7 +107,7 @@ export const errorSchema = z.strictObject({
 });
 
 /** Server messages sent as text frames; chunks travel as binary frames (see chunk-frame.ts). */
-export const serverMessageSchema = z.discriminatedUnion("type", [welcomeSchema, metaSchema, endSchema, errorSchema, refreshedSchema]);
+export const serverMessageSchema = z.discriminatedUnion("type", [welcomeSchema, metaSchema, endSchema, errorSchema, refreshedSchema, heartbeatSchema]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
 export type Welcome = z.infer<typeof welcomeSchema>;
 export type Refreshed = z.infer<typeof refreshedSchema>;
