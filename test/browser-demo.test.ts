@@ -198,7 +198,8 @@ describe.skipIf(!haveChromium)("browser demo", () => {
     await start("twelve");
     await page.getByTestId("error").waitFor({ timeout: 30_000 });
     expect(await page.getByTestId("error").getAttribute("data-code")).toBe("PARAM_INVALID");
-    expect((await progress()).state).toBe("failed");
+    // The progress panel repaints on the next animation frame, the error banner at once.
+    await waitForState("failed", 10_000);
   });
 
   test("errors - a token the edge refuses is shown with its code, and the page is not connected", async () => {
