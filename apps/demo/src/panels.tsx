@@ -74,7 +74,7 @@ export interface ProgressPanelProps {
   readonly fullGridMs: number | undefined;
 }
 
-/** The bar fills by percent only when a total is known; before that it is indeterminate. */
+/** The bar fills by percent once a total or the planner's estimate is known; before, it is indeterminate. */
 export function ProgressPanel({ snapshot, firstRowsMs, fullGridMs }: ProgressPanelProps): JSX.Element {
   const text = progressText(snapshot);
   const busy = snapshot.state === "starting" || snapshot.state === "streaming";
@@ -95,7 +95,12 @@ export function ProgressPanel({ snapshot, firstRowsMs, fullGridMs }: ProgressPan
       <span>{text.rows}</span>
       <span>{text.megabytes}</span>
       <span>{text.rate}</span>
-      {text.percent === undefined ? null : <span>{text.percent}%</span>}
+      {text.percent === undefined ? null : (
+        <span title={text.estimated ? "of the database planner's estimate" : undefined}>
+          {text.estimated ? "~" : ""}
+          {text.percent}%
+        </span>
+      )}
       <span>{(snapshot.elapsedMs / 1000).toFixed(1)} s</span>
     </div>
   );

@@ -22,8 +22,10 @@ export interface RunSnapshot {
   readonly rows: number;
   readonly bytes: number;
   readonly elapsedMs: number;
-  /** From the end frame: the protocol carries no estimate before it. */
+  /** From the end frame. */
   readonly totalRows: number | undefined;
+  /** The planner's guess at the total, from the meta frame (absent when it gave none). */
+  readonly estimatedRows: number | undefined;
   readonly error: RunError | undefined;
 }
 
@@ -39,6 +41,7 @@ export class ResultRun {
   #state: RunState = "starting";
   #store: RowStore | undefined;
   #totalRows: number | undefined;
+  #estimatedRows: number | undefined;
   #error: RunError | undefined;
   #endedAt: number | undefined;
 
@@ -58,7 +61,9 @@ export class ResultRun {
   /** Reads the result to its end, cancellation or failure; never rejects. */
   async run(): Promise<RunSnapshot> {
     try {
-      this.#store = new RowStore((await this.#stream.meta).columns);
+      const meta = await this.#stream.meta;
+      this.#store = new RowStore(meta.columns);
+      this.#estimatedRows = meta.estimatedRows;
       this.#state = "streaming";
       this.#notify();
       for await (const chunk of this.#stream) {
@@ -90,6 +95,7 @@ export class ResultRun {
       bytes: this.#store?.bytes ?? 0,
       elapsedMs: (this.#endedAt ?? this.#now()) - this.#startedAt,
       totalRows: this.#totalRows,
+      estimatedRows: this.#estimatedRows,
       error: this.#error,
     };
   }

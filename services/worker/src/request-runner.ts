@@ -185,7 +185,12 @@ async function stream(deps: RunnerDeps, request: RequestMessage, publisher: Resu
     await checkParams(lease, dataset.params, values);
     const columns = await describe(lease, dataset.sql, values);
     if (progress.seq === 0) {
-      const meta = { format: request.format, columns: columns.map(({ name, type }) => ({ name, type })) };
+      const estimatedRows = await estimateRows(lease, dataset.sql, values);
+      const meta = {
+        format: request.format,
+        columns: columns.map(({ name, type }) => ({ name, type })),
+        ...(estimatedRows === undefined ? {} : { estimatedRows }),
+      };
       await publisher.publish({ kind: "meta", seq: progress.seq++, rows: 0 }, json(meta));
     }
     const keyIndex = dataset.key === undefined ? -1 : columns.findIndex((c) => c.name === dataset.key);
@@ -252,6 +257,17 @@ async function cancelBackend(deps: RunnerDeps, database: string, pid: number, lo
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * The planner's estimate of the result's rows (no row is read), for progress bars; undefined when
+ * the plan gives none. Often rough: a function scan, say, is guessed at 1,000 rows.
+ */
+async function estimateRows(lease: Lease, sql: string, values: (string | null)[]): Promise<number | undefined> {
+  type Plan = { "QUERY PLAN": { Plan?: { "Plan Rows"?: unknown } }[] };
+  const { rows } = await lease.client.query<Plan>({ text: `EXPLAIN (FORMAT JSON) ${describeQuery(sql, { limit: false })}`, values });
+  const estimate = rows[0]?.["QUERY PLAN"][0]?.Plan?.["Plan Rows"];
+  return typeof estimate === "number" && Number.isFinite(estimate) && estimate >= 0 ? Math.round(estimate) : undefined;
 }
 
 async function describe(lease: Lease, sql: string, values: (string | null)[]): Promise<ColumnInfo[]> {

@@ -128,9 +128,12 @@ export function encodedQuery(sql: string, columns: readonly ColumnInfo[], format
   return `SELECT ${line}, ${ref}::text FROM (${sql}\n) AS s(${aliases})${after}`;
 }
 
-/** Query that returns the dataset's columns without running it to completion. */
-export function describeQuery(sql: string): string {
-  return `SELECT * FROM (${sql}\n) AS s LIMIT 0`;
+/**
+ * The dataset's query wrapped as a subquery; with `LIMIT 0` (the default) it returns the columns
+ * without reading a row.
+ */
+export function describeQuery(sql: string, options: { limit: boolean } = { limit: true }): string {
+  return `SELECT * FROM (${sql}\n) AS s${options.limit ? " LIMIT 0" : ""}`;
 }
 
 /** Resolves type names for the described fields, in order. $1 = oids, $2 = typmods. */

@@ -38,7 +38,11 @@ export type AuditRecord = z.infer<typeof auditRecordSchema>;
 /** What a message on a request's result subject is. */
 export type ResultKind = "meta" | "chunk" | "end" | "error";
 
-export const resultMetaSchema = z.strictObject({ format: formatSchema, columns: z.array(columnSchema) });
+export const resultMetaSchema = z.strictObject({
+  format: formatSchema,
+  columns: z.array(columnSchema),
+  estimatedRows: z.number().int().nonnegative().optional(),
+});
 export const resultEndSchema = z.strictObject({
   rows: z.number().int().nonnegative(),
   chunks: z.number().int().nonnegative(),

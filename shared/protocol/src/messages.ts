@@ -87,6 +87,8 @@ export const metaSchema = z.strictObject({
   seq: z.literal(0),
   format: formatSchema,
   columns: z.array(columnSchema),
+  /** The database planner's guess at the result's rows, for progress bars; can be far off. */
+  estimatedRows: z.number().int().nonnegative().optional(),
 });
 
 export const endSchema = z.strictObject({
