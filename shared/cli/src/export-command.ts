@@ -82,6 +82,7 @@ async function runQuery(options: ExportOptions, io: ExportIo, output: Output, pr
 async function copy(stream: QueryStream, output: Output, progress: Progress): Promise<Totals> {
   const totals: Totals = { rows: 0, chunks: 0, bytes: 0 };
   const meta = await stream.meta;
+  progress.estimate(meta.estimatedRows);
   if (meta.format === "csv") {
     const header = new TextEncoder().encode(csvHeader(meta.columns.map((c) => c.name)));
     await output.write(header);
