@@ -385,6 +385,18 @@ const REQUESTS: HostileCase[] = [
     expect((await socket.runQuery("once", "small")).last).toMatchObject({ type: "end", rows: 6 });
     expect((await socket.runQuery("once", "small")).last).toMatchObject({ type: "error", id: "once", code: "DUPLICATE_REQUEST" });
   }],
+  ["a finished request's id used again after a resume, on a socket that never saw it", async (h) => {
+    const first = await h.welcomed();
+    const session = String(first.texts[0]?.session);
+    expect((await first.runQuery("before", "small")).last).toMatchObject({ type: "end", rows: 6 });
+    first.close();
+    const again = await h.open();
+    again.send({ type: "hello", v: PROTOCOL_VERSION, token: await token(HOSTILE), resume: { session, requests: [] } });
+    expect(await again.nextText()).toMatchObject({ type: "welcome", resumed: true });
+    // Not a request that never starts: the edge learns from JetStream that the id was used.
+    expect((await again.runQuery("before", "small")).last).toMatchObject({ type: "error", id: "before", code: "DUPLICATE_REQUEST" });
+    expect((await again.runQuery("after", "small")).last).toMatchObject({ type: "end", rows: 6 });
+  }],
   ["too many requests on one socket", async (h) => {
     const socket = await h.welcomed();
     for (const id of ["r1", "r2", "r3"]) socket.send({ type: "query", id, dataset: "endless", params: {} });

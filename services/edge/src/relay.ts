@@ -89,7 +89,10 @@ export class Relay {
     this.#logger = this.#logger.child(traceFields(span));
     await this.#consume();
     const { js, names } = this.deps;
-    await js.publish(names.requestSubject(this.request.key), JSON.stringify(this.request), { msgID: this.request.key, headers: traceHeaders(span) });
+    const ack = await js.publish(names.requestSubject(this.request.key), JSON.stringify(this.request), { msgID: this.request.key, headers: traceHeaders(span) });
+    // The request key was published before (an id reused after a resume, on a socket that had not
+    // seen it): JetStream dropped this copy, so no worker would ever run it.
+    if (ack.duplicate) throw new SluiceError("DUPLICATE_REQUEST", `Request id "${this.request.id}" was already used on this session`);
     this.#logger.info({ subject: this.request.subject, format: this.request.format }, "request queued");
     this.#begin();
   }

@@ -298,6 +298,12 @@ export class Session implements ClientSink {
     try {
       await relay.start(traceparent);
     } catch (error) {
+      if (error instanceof SluiceError && error.code === "DUPLICATE_REQUEST") {
+        // The first request of that id owns the stream data: stop reading, touch nothing.
+        await relay.release();
+        this.#relays.delete(id);
+        throw error;
+      }
       await relay.abandon();
       throw new SluiceError("SERVICE_UNAVAILABLE", undefined, { cause: error });
     }
