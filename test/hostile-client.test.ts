@@ -320,6 +320,12 @@ const FRAMES: HostileCase[] = [
     for (let i = 0; i < 300; i++) expect(await socket.nextText()).toMatchObject({ code: "BAD_FRAME" });
     await expectServing(socket);
   }],
+  ["a flood of 5,000 frames in a moment, over the frame rate", async (h) => {
+    const socket = await h.welcomed();
+    for (let i = 0; i < 5_000; i++) socket.send({ type: "ack", id: "nothing", seq: i });
+    expect((await socket.closed).code).toBe(1008);
+    expect(socket.texts.filter((m) => m.code === "TOO_MANY_FRAMES")).toHaveLength(1);
+  }],
 ];
 
 const REQUESTS: HostileCase[] = [

@@ -41,6 +41,7 @@ async function main(): Promise<void> {
       tenantSockets: new TenantSockets(settings.maxSocketsPerTenant),
       maxRequestsPerSocket: settings.maxRequestsPerSocket,
       maxQueuedPerSocket: settings.maxQueuedPerSocket,
+      maxFramesPerSecond: settings.maxFramesPerSecond,
     },
     registry,
     settings,

@@ -33,6 +33,8 @@ export interface SessionDeps extends RelayDeps {
   /** Requests running at once on one socket; more wait in a queue of `maxQueuedPerSocket`. */
   readonly maxRequestsPerSocket: number;
   readonly maxQueuedPerSocket: number;
+  /** Frames (acks of its running requests aside) a socket may send in one second; more close it. */
+  readonly maxFramesPerSecond: number;
 }
 
 /** Websocket close codes: a client that says goodbye (1000, 1001) is not coming back. */
@@ -66,6 +68,8 @@ export class Session implements ClientSink {
   /** Requests over the per-socket limit, started in order as running ones finish. */
   readonly #queued: Queued[] = [];
   readonly #helloTimer: NodeJS.Timeout;
+  #rateSecond = 0;
+  #framesThisSecond = 0;
   #expiryTimer: NodeJS.Timeout | undefined;
   /** The tenant this socket counts against on this edge, once welcomed. */
   #countedTenant: string | undefined;
@@ -79,17 +83,33 @@ export class Session implements ClientSink {
 
   /** Handles one inbound frame; never throws. */
   onFrame(data: Buffer, isBinary: boolean): void {
-    if (isBinary) {
+    const parsed = isBinary ? undefined : parseClientMessage(data.toString("utf8"));
+    // Acks of running requests are bounded by the chunks sent; every other frame counts.
+    const ownAck = parsed?.ok === true && parsed.value.type === "ack" && this.#relays.has(parsed.value.id);
+    if (!ownAck && this.#overRate()) {
+      this.#closeWith("TOO_MANY_FRAMES", `More than ${this.deps.maxFramesPerSecond} frames in a second`);
+      return;
+    }
+    if (!parsed) {
       this.#sendError("BAD_FRAME", undefined, "Binary frames are not accepted");
       return;
     }
-    const parsed = parseClientMessage(data.toString("utf8"));
     if (!parsed.ok) {
       if (this.#state === "awaiting-hello") this.#closeWith("HELLO_REQUIRED", `The first message must be hello (${parsed.reason})`);
       else this.#sendError("BAD_FRAME", undefined, `Invalid message: ${parsed.reason}`);
       return;
     }
     this.#dispatch(parsed.value).catch((error: unknown) => this.#reportFailure(error, "id" in parsed.value ? parsed.value.id : undefined));
+  }
+
+  /** Counts a frame in the current second; true once the socket went over its rate. */
+  #overRate(): boolean {
+    const second = Math.floor(performance.now() / 1000);
+    if (second !== this.#rateSecond) {
+      this.#rateSecond = second;
+      this.#framesThisSecond = 0;
+    }
+    return ++this.#framesThisSecond > this.deps.maxFramesPerSecond;
   }
 
   async #dispatch(message: ClientMessage): Promise<void> {

@@ -35,6 +35,7 @@ const edgeShape = {
   SLUICE_RESUME_GRACE_MS: z.coerce.number().int().nonnegative().default(60_000),
   SLUICE_MAX_REQUESTS_PER_SOCKET: positive.default(16),
   SLUICE_MAX_QUEUED_PER_SOCKET: z.coerce.number().int().nonnegative().default(64),
+  SLUICE_MAX_FRAMES_PER_SECOND: positive.default(2_000),
   SLUICE_MAX_SOCKETS_PER_TENANT: positive.default(256),
 };
 
@@ -101,6 +102,8 @@ export interface EdgeSettings extends CommonSettings {
   readonly maxRequestsPerSocket: number;
   /** Requests waiting on one socket for a running one to finish; more are refused. Default 64. */
   readonly maxQueuedPerSocket: number;
+  /** Frames one socket may send in a second (acks of its running requests aside); more close it. Default 2000. */
+  readonly maxFramesPerSecond: number;
   /** Sockets one tenant may hold open on one edge. Default 256. */
   readonly maxSocketsPerTenant: number;
   /** Largest inbound websocket frame. Default 64 KiB. */
@@ -166,6 +169,7 @@ export function edgeSettings(env: Env): EdgeSettings {
     sessionKey: e.SLUICE_SESSION_KEY ?? e.SLUICE_JWT_SECRET ?? "",
     maxRequestsPerSocket: e.SLUICE_MAX_REQUESTS_PER_SOCKET,
     maxQueuedPerSocket: e.SLUICE_MAX_QUEUED_PER_SOCKET,
+    maxFramesPerSecond: e.SLUICE_MAX_FRAMES_PER_SECOND,
     maxSocketsPerTenant: e.SLUICE_MAX_SOCKETS_PER_TENANT,
     maxFrameBytes: e.SLUICE_MAX_FRAME_BYTES,
     helloTimeoutMs: e.SLUICE_HELLO_TIMEOUT_MS,

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   UNKNOWN_REQUEST: { message: "No such request on this session", close: undefined },
   TOO_MANY_REQUESTS: { message: "Too many requests running or waiting on this socket", close: undefined },
   TOO_MANY_SOCKETS: { message: "Too many sockets for this tenant on this edge", close: 4429 },
+  TOO_MANY_FRAMES: { message: "The socket sent frames faster than allowed", close: 1008 },
   TENANT_INVALID: { message: "The tenant is not a valid schema name", close: undefined },
   TENANT_UNKNOWN: { message: "The tenant does not exist", close: undefined },
   QUERY_FAILED: { message: "The query failed", close: undefined },
