@@ -15,6 +15,7 @@ import {
   type ServerMessage,
 } from "@sluice/protocol";
 import type { Authenticator, Identity } from "./auth.js";
+import { FrameRate } from "./frame-rate.js";
 import { Relay, type ClientSink, type RelayDeps } from "./relay.js";
 import { newSessionId, ownsSession } from "./session-id.js";
 import type { SessionRegistry } from "./session-registry.js";
@@ -68,8 +69,7 @@ export class Session implements ClientSink {
   /** Requests over the per-socket limit, started in order as running ones finish. */
   readonly #queued: Queued[] = [];
   readonly #helloTimer: NodeJS.Timeout;
-  #rateSecond = 0;
-  #framesThisSecond = 0;
+  readonly #frameRate: FrameRate;
   #expiryTimer: NodeJS.Timeout | undefined;
   /** The tenant this socket counts against on this edge, once welcomed. */
   #countedTenant: string | undefined;
@@ -79,6 +79,7 @@ export class Session implements ClientSink {
     private readonly socket: WebSocket,
   ) {
     this.#helloTimer = setTimeout(() => this.#closeWith("HELLO_REQUIRED", "No hello in time"), deps.helloTimeoutMs);
+    this.#frameRate = new FrameRate(deps.maxFramesPerSecond);
   }
 
   /** Handles one inbound frame; never throws. */
@@ -86,7 +87,7 @@ export class Session implements ClientSink {
     const parsed = isBinary ? undefined : parseClientMessage(data.toString("utf8"));
     // Acks of running requests are bounded by the chunks sent; every other frame counts.
     const ownAck = parsed?.ok === true && parsed.value.type === "ack" && this.#relays.has(parsed.value.id);
-    if (!ownAck && this.#overRate()) {
+    if (!ownAck && this.#frameRate.over()) {
       this.#closeWith("TOO_MANY_FRAMES", `More than ${this.deps.maxFramesPerSecond} frames in a second`);
       return;
     }
@@ -100,16 +101,6 @@ export class Session implements ClientSink {
       return;
     }
     this.#dispatch(parsed.value).catch((error: unknown) => this.#reportFailure(error, "id" in parsed.value ? parsed.value.id : undefined));
-  }
-
-  /** Counts a frame in the current second; true once the socket went over its rate. */
-  #overRate(): boolean {
-    const second = Math.floor(performance.now() / 1000);
-    if (second !== this.#rateSecond) {
-      this.#rateSecond = second;
-      this.#framesThisSecond = 0;
-    }
-    return ++this.#framesThisSecond > this.deps.maxFramesPerSecond;
   }
 
   async #dispatch(message: ClientMessage): Promise<void> {
