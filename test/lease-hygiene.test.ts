@@ -1,9 +1,11 @@
-import { describe, expect, test, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { WebSocket } from "ws";
 import { connect, type SluiceClient } from "@sluice/client";
 import { SluiceError } from "@sluice/protocol";
 import { metricTotal, scrapeMetrics } from "./fixtures/metrics.js";
-import { useTestStack } from "./fixtures/stack.js";
+import { findPgBouncer, startPgBouncer, type PgBouncer } from "./fixtures/pgbouncer.js";
+import { obtainTestServices } from "./fixtures/services.js";
+import { useTestStack, type TestStack } from "./fixtures/stack.js";
 
 /**
  * Requests that try to leave state on their connection. One worker with one connection, so each
@@ -13,7 +15,7 @@ import { useTestStack } from "./fixtures/stack.js";
 
 const TENANT = "acme";
 
-const stack = useTestStack({
+const STACK = {
   workers: 1,
   pool: 1,
   datasets: {
@@ -35,7 +37,7 @@ const stack = useTestStack({
     await db.query(`CREATE FUNCTION acme.leave_temp_table() RETURNS int LANGUAGE plpgsql AS $$
       BEGIN CREATE TEMP TABLE leftover (x int); RETURN 1; END $$`);
   },
-});
+};
 
 interface Probe {
   readonly pid: string;
@@ -65,40 +67,82 @@ async function probe(client: SluiceClient): Promise<Probe> {
   return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, String(v)])) as unknown as Probe;
 }
 
+/** The requests that try to leave state, each followed by a probe of the next lease. */
+async function leaveState(client: SluiceClient, clean: Omit<Probe, "pid">): Promise<{ first: Probe; afterLock: Probe }> {
+  const first = await probe(client);
+  expect(first).toMatchObject(clean);
+
+  // Session-level settings made inside the request's transaction die with its rollback.
+  expect(await run(client, "session_settings")).toEqual([{ work_mem: "7777kB", search_path: "public" }]);
+  expect(await probe(client)).toEqual({ ...clean, pid: first.pid });
+
+  // A query failing mid-stream leaves an aborted transaction; it is rolled back.
+  expect(await run(client, "failing")).toBe("QUERY_FAILED");
+  expect(await run(client, "failing_after_set")).toBe("QUERY_FAILED");
+  expect(await probe(client)).toEqual({ ...clean, pid: first.pid });
+
+  // The transaction is read-only: no temp table can be made to outlive it.
+  expect(await run(client, "temp_table")).toBe("QUERY_FAILED");
+  expect(await probe(client)).toEqual({ ...clean, pid: first.pid });
+
+  // A session advisory lock survives a rollback: it is released before, and the connection closed.
+  expect(await run(client, "advisory_lock")).toEqual([{ locked: "" }]);
+  const afterLock = await probe(client);
+  expect(afterLock).toMatchObject(clean);
+  return { first, afterLock };
+}
+
+async function cleanProbe(s: TestStack): Promise<Omit<Probe, "pid">> {
+  const serverWorkMem = (await s.sql<{ work_mem: string }>("SHOW work_mem")).rows[0]!.work_mem;
+  return { work_mem: serverWorkMem, advisory_locks: "0", temp_objects: "0", prepared: "0", held_cursors: "0" };
+}
+
+async function discarded(s: TestStack, reason: string): Promise<number> {
+  return metricTotal(await scrapeMetrics(s.workers[0]!.port), "sluice_worker_leases_discarded_total", { reason });
+}
+
 describe("lease hygiene", () => {
-  test("state a request leaves is undone or its connection closed; the next request always starts clean", async () => {
-    const s = stack();
-    const serverWorkMem = (await s.sql<{ work_mem: string }>("SHOW work_mem")).rows[0]!.work_mem;
-    const clean = { work_mem: serverWorkMem, advisory_locks: "0", temp_objects: "0", prepared: "0", held_cursors: "0" };
-    const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });
-    try {
-      const first = await probe(client);
-      expect(first).toMatchObject(clean);
+  describe("direct", () => {
+    const stack = useTestStack(STACK);
 
-      // Session-level settings made inside the request's transaction die with its rollback.
-      expect(await run(client, "session_settings")).toEqual([{ work_mem: "7777kB", search_path: "public" }]);
-      expect(await probe(client)).toEqual({ ...clean, pid: first.pid });
+    test("state a request leaves is undone or its connection closed; the next request always starts clean", async () => {
+      const s = stack();
+      const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });
+      try {
+        const { first, afterLock } = await leaveState(client, await cleanProbe(s));
+        // The lock's connection was closed, not reused.
+        expect(afterLock.pid).not.toBe(first.pid);
+        await vi.waitFor(async () => expect((await s.sql("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [Number(first.pid)])).rowCount).toBe(0));
+      } finally {
+        client.close();
+      }
+      expect(await discarded(s, "leftovers")).toBe(1);
+      expect(await discarded(s, "broken")).toBe(0);
+    });
+  });
 
-      // A query failing mid-stream leaves an aborted transaction; it is rolled back.
-      expect(await run(client, "failing")).toBe("QUERY_FAILED");
-      expect(await run(client, "failing_after_set")).toBe("QUERY_FAILED");
-      expect(await probe(client)).toEqual({ ...clean, pid: first.pid });
+  const pgbouncer = findPgBouncer();
+  describe.skipIf(!pgbouncer)("through PgBouncer in transaction mode, one server connection", () => {
+    let bouncer: PgBouncer | undefined;
+    beforeAll(async () => {
+      bouncer = await startPgBouncer({ serverUrl: (await obtainTestServices()).adminUrl, poolSize: 1 });
+    });
+    afterAll(async () => {
+      await bouncer?.stop();
+    });
+    const stack = useTestStack({ ...STACK, workerDatabaseUrl: (url) => bouncer!.via(url) });
 
-      // The transaction is read-only: no temp table can be made to outlive it.
-      expect(await run(client, "temp_table")).toBe("QUERY_FAILED");
-      expect(await probe(client)).toEqual({ ...clean, pid: first.pid });
-
-      // A session advisory lock survives a rollback: the connection is closed, not reused.
-      expect(await run(client, "advisory_lock")).toEqual([{ locked: "" }]);
-      const after = await probe(client);
-      expect(after).toMatchObject(clean);
-      expect(after.pid).not.toBe(first.pid);
-      await vi.waitFor(async () => expect((await s.sql("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [Number(first.pid)])).rowCount).toBe(0));
-    } finally {
-      client.close();
-    }
-    const metrics = await scrapeMetrics(s.workers[0]!.port);
-    expect(metricTotal(metrics, "sluice_worker_leases_discarded_total", { reason: "leftovers" })).toBe(1);
-    expect(metricTotal(metrics, "sluice_worker_leases_discarded_total", { reason: "broken" })).toBe(0);
+    test("the server connection PgBouncer gives every transaction is cleaned in the request's own transaction", async () => {
+      const s = stack();
+      const client = await connect({ url: s.url, token: await s.token(TENANT), WebSocket });
+      try {
+        const { first, afterLock } = await leaveState(client, await cleanProbe(s));
+        // PgBouncer kept its one server connection: the lock was released on it, not left behind.
+        expect(afterLock.pid).toBe(first.pid);
+      } finally {
+        client.close();
+      }
+      expect(await discarded(s, "leftovers")).toBe(1);
+    });
   });
 });

@@ -15,20 +15,38 @@ export function validateTenant(tenant: string): void {
 }
 
 /**
- * What a request could leave on its connection that a ROLLBACK does not undo, one column each:
- * a transaction still open, session advisory locks, prepared statements, cursors WITH HOLD, temp
- * objects, LISTEN channels, and session-level settings (those a connection pooler sets for its
- * clients excepted). All zero on a clean connection.
+ * What a request could leave on its connection that a ROLLBACK does not undo, one column each,
+ * all zero on a clean connection. `inTransaction` checks the request's own transaction before it
+ * ends, on the server connection the request used (the same one behind PgBouncer): only what
+ * outlives a rollback counts there. After the rollback, a transaction still open and session-level
+ * settings (those a connection pooler sets for its clients excepted) count too.
  */
-const LEFTOVERS_SQL = `SELECT
-  (now() <> statement_timestamp())::int AS open_transaction,
-  (SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())::int AS advisory_locks,
-  (SELECT count(*) FROM pg_catalog.pg_prepared_statements)::int AS prepared_statements,
-  (SELECT count(*) FROM pg_catalog.pg_cursors WHERE is_holdable)::int AS held_cursors,
-  (SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = pg_my_temp_schema())::int AS temp_objects,
-  (SELECT count(*) FROM pg_catalog.pg_listening_channels())::int AS listen_channels,
-  (SELECT count(*) FROM pg_catalog.pg_settings WHERE source = 'session'
-     AND name NOT IN ('application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'IntervalStyle', 'standard_conforming_strings'))::int AS session_settings`;
+function leftoversSql(options: { inTransaction: boolean }): string {
+  const columns = [
+    "(SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())::int AS advisory_locks",
+    "(SELECT count(*) FROM pg_catalog.pg_prepared_statements)::int AS prepared_statements",
+    "(SELECT count(*) FROM pg_catalog.pg_cursors WHERE is_holdable)::int AS held_cursors",
+    "(SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = pg_my_temp_schema())::int AS temp_objects",
+    "(SELECT count(*) FROM pg_catalog.pg_listening_channels())::int AS listen_channels",
+  ];
+  if (!options.inTransaction) {
+    columns.push(
+      "(now() <> statement_timestamp())::int AS open_transaction",
+      `(SELECT count(*) FROM pg_catalog.pg_settings WHERE source = 'session'
+         AND name NOT IN ('application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'IntervalStyle', 'standard_conforming_strings'))::int AS session_settings`,
+    );
+  }
+  return `SELECT ${columns.join(",\n  ")}`;
+}
+
+const IN_TRANSACTION_LEFTOVERS_SQL = leftoversSql({ inTransaction: true });
+const LEFTOVERS_SQL = leftoversSql({ inTransaction: false });
+
+/**
+ * Undoes what survives a rollback, in the request's transaction: behind a pooler, closing our
+ * client connection would leave it on the server connection for the pooler's next client.
+ */
+const CLEAN_UP_SQL = ["SELECT pg_catalog.pg_advisory_unlock_all()", "DEALLOCATE ALL", "CLOSE ALL", "UNLISTEN *"];
 
 /** How a lease ended: its connection went back to the pool, or was closed (and why). */
 export type LeaseEnd = { readonly kept: true } | { readonly kept: false; readonly reason: "broken" | "leftovers"; readonly leftovers?: readonly string[] };
@@ -106,8 +124,9 @@ export class Lease {
     let end: LeaseEnd = { kept: false, reason: "broken" };
     if (this.#connectionError === undefined) {
       try {
+        const left = await this.#cleanUpInTransaction();
         await this.client.query("ROLLBACK");
-        const leftovers = await this.#leftovers();
+        const leftovers = [...new Set([...left, ...(await this.#leftovers(LEFTOVERS_SQL))])];
         end = leftovers.length === 0 ? { kept: true } : { kept: false, reason: "leftovers", leftovers };
       } catch {
         end = { kept: false, reason: "broken" };
@@ -118,9 +137,24 @@ export class Lease {
     return end;
   }
 
+  /**
+   * Finds and undoes, before the rollback, what would outlive it. Finds nothing when the
+   * transaction already failed (a failed query): the check after the rollback covers that case.
+   */
+  async #cleanUpInTransaction(): Promise<string[]> {
+    let left: string[];
+    try {
+      left = await this.#leftovers(IN_TRANSACTION_LEFTOVERS_SQL);
+    } catch {
+      return []; // the transaction is aborted: nothing runs until the rollback
+    }
+    if (left.length > 0) for (const sql of CLEAN_UP_SQL) await this.client.query(sql);
+    return left;
+  }
+
   /** Names of the kinds of state the request left on the connection; empty when it is clean. */
-  async #leftovers(): Promise<string[]> {
-    const { rows } = await this.client.query<Record<string, number>>(LEFTOVERS_SQL);
+  async #leftovers(sql: string): Promise<string[]> {
+    const { rows } = await this.client.query<Record<string, number>>(sql);
     return Object.entries(rows[0] ?? {}).flatMap(([name, count]) => (count > 0 ? [name] : []));
   }
 }
