@@ -21,7 +21,7 @@ const stack = useTestStack({
   edges: 3,
   workers: 1,
   // Small chunks and window: the stream is long and the worker is always waiting on the client.
-  env: { SLUICE_WINDOW: "4", SLUICE_CHUNK_BYTES: "16384", SLUICE_RESUME_GRACE_MS: String(GRACE_MS) },
+  env: { SLUICE_WINDOW: "4", SLUICE_CHUNK_BYTES: "16384", SLUICE_RESUME_GRACE_MS: String(GRACE_MS), SLUICE_MAX_REQUESTS_PER_SOCKET: "1" },
   datasets: { grid: { sql: GRID_SQL, params: [{ name: "after", type: "int8" }], key: "id" } },
   setup: async (db) => {
     await db.query("CREATE SCHEMA acme; SET search_path TO acme");
@@ -99,6 +99,39 @@ describe("resume", () => {
     expect(await attempt(await s.token(TENANT, "mallory"))).toMatchObject({ type: "error", code: "RESUME_FAILED" });
     expect(await attempt(await s.token("globex", "alice"))).toMatchObject({ type: "error", code: "RESUME_FAILED" });
     expect(await attempt(await s.token(TENANT, "alice"))).toMatchObject({ type: "welcome", session, resumed: true });
+  });
+
+  test("queued - a query the edge held in the socket's queue when the link dropped is sent again and completes", async () => {
+    const s = stack();
+    // The edges before it were stopped by the tests above.
+    const edge = s.urls[2] ?? "";
+    const proxy = await TcpProxy.start(portOf(edge));
+    proxies.push(proxy);
+    const client = await connect({ url: [`ws://127.0.0.1:${proxy.port}`, edge], token: await s.token(TENANT), WebSocket });
+    try {
+      // One request per socket: the second waits in the edge's queue, never published.
+      const running = client.query("grid");
+      const waiting = client.query("grid", { after: String(ROWS - 100) });
+      const chunks = running[Symbol.asyncIterator]();
+      for (let i = 0; i < 3; i++) await chunks.next();
+      proxy.cut();
+      const drain = async (stream: typeof running, first = 0) => {
+        let rows = first;
+        for await (const chunk of stream) rows += chunk.rows;
+        return rows;
+      };
+      const rest = (async () => {
+        let rows = 0;
+        for (let next = await chunks.next(); !next.done; next = await chunks.next()) rows += next.value.rows;
+        return rows;
+      })();
+      const [, waited] = await Promise.all([rest, drain(waiting)]);
+      expect(waited).toBe(100);
+      expect((await waiting.result).rows).toBe(100);
+      expect((await running.result).rows).toBe(ROWS);
+    } finally {
+      client.close();
+    }
   });
 
   test("beyond the grace period - a client that never returns has its request stopped and cleaned up", async () => {

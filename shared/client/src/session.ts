@@ -14,6 +14,8 @@ import {
 import { QueryStream, type QueryLink } from "./query-stream.js";
 import type { Socket, SocketHandler } from "./socket.js";
 
+type QueryMessage = Extract<ClientMessage, { type: "query" }>;
+
 /** open: a socket is welcomed. reconnecting: the socket was lost, a new one is being tried. closed: for good. */
 export type ConnectionState = "open" | "reconnecting" | "closed";
 
@@ -67,6 +69,8 @@ export class Session implements SocketHandler, QueryLink {
   readonly #received = new Map<string, number>();
   /** Per request, the highest seq the app has consumed (acked or about to be). */
   readonly #consumed = new Map<string, number>();
+  /** Queries sent that have had no frame yet, as sent: one an edge had queued may need sending again. */
+  readonly #unanswered = new Map<string, QueryMessage>();
   /** Queries and cancels waiting for the socket to come back. */
   #pending: ClientMessage[] = [];
   #state: ConnectionState = "open";
@@ -111,7 +115,9 @@ export class Session implements SocketHandler, QueryLink {
       return query;
     }
     this.#queries.set(requestId, query);
-    this.#deliver({ type: "query", id: requestId, dataset, params, format, ...(traceparent ? { traceparent } : {}) });
+    const message: QueryMessage = { type: "query", id: requestId, dataset, params, format, ...(traceparent ? { traceparent } : {}) };
+    this.#unanswered.set(requestId, message);
+    this.#deliver(message);
     return query;
   }
 
@@ -167,10 +173,24 @@ export class Session implements SocketHandler, QueryLink {
     this.#queries.delete(query.id);
     this.#received.delete(query.id);
     this.#consumed.delete(query.id);
+    this.#unanswered.delete(query.id);
+  }
+
+  /**
+   * A query that had no answer at all when its socket was lost, and that the new edge cannot
+   * resume, never reached a worker (the old edge held it in the socket's queue): it is sent again.
+   * True when it was.
+   */
+  #sendAgain(id: string): boolean {
+    const message = this.#unanswered.get(id);
+    if (message === undefined || this.#received.has(id)) return false;
+    this.#deliver(message);
+    return true;
   }
 
   /** True for a frame seen before the socket was lost; records the frame otherwise. */
   #seen(id: string, seq: number | undefined): boolean {
+    this.#unanswered.delete(id);
     if (seq === undefined) return false;
     if (seq <= (this.#received.get(id) ?? -1)) return true;
     this.#received.set(id, seq);
@@ -191,6 +211,7 @@ export class Session implements SocketHandler, QueryLink {
         return;
       case "error":
         if (message.id === undefined) this.#serverError = new SluiceError(message.code, message.message);
+        else if (message.code === "RESUME_FAILED" && this.#sendAgain(message.id)) return;
         else if (!this.#seen(message.id, message.seq)) this.#queries.get(message.id)?.handleError(message);
         return;
       case "refreshed":
