@@ -122,6 +122,25 @@ describe("databases and audit", () => {
     expect(JSON.stringify([completed, failed, cancelled])).not.toContain('"after"');
   });
 
+  test("audit - requests the edge refuses before any worker sees them are recorded by the edge", async () => {
+    const s = stack();
+    const subject = "refused";
+    const client = await connect({ url: s.url, token: await s.token(TENANT, subject), WebSocket });
+    try {
+      expect(await drain(client, "items", { after: "ten" })).toBe("PARAM_INVALID");
+      expect(await drain(client, "no_such_dataset")).toBe("UNKNOWN_DATASET");
+    } finally {
+      client.close();
+    }
+    await vi.waitFor(async () => expect(await auditRows(s, subject)).toHaveLength(2), { timeout: 15_000, interval: 250 });
+    const rows = await auditRows(s, subject);
+    expect(rows.map((r) => [r.dataset, r.outcome, r.error_code]).sort()).toEqual([
+      ["items", "failed", "PARAM_INVALID"],
+      ["no_such_dataset", "failed", "UNKNOWN_DATASET"],
+    ]);
+    expect(rows.every((r) => String((r as unknown as { worker: string }).worker).startsWith("edge ") && r.rows === "0")).toBe(true);
+  });
+
   test("audit outage - requests run on while the audit database is down; their records are written when it is back", async () => {
     const s = stack();
     const subject = "during-outage";

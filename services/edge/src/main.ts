@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { ensureStreams, natsNames } from "@sluice/broker";
+import { AuditLog, ensureAuditStream, ensureStreams, natsNames } from "@sluice/broker";
 import { edgeSettings, loadConfig } from "@sluice/config";
 import { createLogger, createRegistry, onShutdown, watchNats } from "@sluice/runtime";
 import { createAuthenticator } from "./auth.js";
@@ -19,6 +19,10 @@ async function main(): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const names = natsNames(settings.natsPrefix);
   await ensureStreams(jsm, names, { window: settings.window, requestLeaseMs: settings.requestLeaseMs, replicas: settings.streamReplicas });
+
+  // With an audit database, requests refused here are recorded too (workers record the rest).
+  const audited = Object.values(config.databases).some((db) => db.role === "audit");
+  if (audited) await ensureAuditStream(jsm, names, settings.streamReplicas);
 
   const registry = createRegistry("sluice_edge_");
   const metrics = createEdgeMetrics(registry);
@@ -42,6 +46,7 @@ async function main(): Promise<void> {
       maxRequestsPerSocket: settings.maxRequestsPerSocket,
       maxQueuedPerSocket: settings.maxQueuedPerSocket,
       maxFramesPerSecond: settings.maxFramesPerSecond,
+      ...(audited ? { audit: new AuditLog(jetstream(nc), names, logger) } : {}),
     },
     registry,
     settings,

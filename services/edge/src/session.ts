@@ -1,6 +1,6 @@
 import type { WebSocket } from "ws";
 import { bindParams, type SluiceConfig } from "@sluice/config";
-import { requestKey, type RequestMessage } from "@sluice/broker";
+import { requestKey, type AuditLog, type RequestMessage } from "@sluice/broker";
 import {
   ERROR_CODES,
   PROTOCOL_VERSION,
@@ -14,6 +14,7 @@ import {
   type ResumeRequest,
   type ServerMessage,
 } from "@sluice/protocol";
+import { refusalRecord } from "./audit-record.js";
 import type { Authenticator, Identity } from "./auth.js";
 import { FrameRate } from "./frame-rate.js";
 import { Relay, type ClientSink, type RelayDeps } from "./relay.js";
@@ -34,6 +35,8 @@ export interface SessionDeps extends RelayDeps {
   /** Requests running at once on one socket; more wait in a queue of `maxQueuedPerSocket`. */
   readonly maxRequestsPerSocket: number;
   readonly maxQueuedPerSocket: number;
+  /** Where requests refused at the edge are recorded; absent when no database has role audit. */
+  readonly audit?: AuditLog;
   /** Frames (acks of its running requests aside) a socket may send in one second; more close it. */
   readonly maxFramesPerSecond: number;
 }
@@ -278,13 +281,6 @@ export class Session implements ClientSink {
     if (this.#relays.has(id) || this.#queued.some(({ request }) => request.id === id)) throw new SluiceError("DUPLICATE_REQUEST");
     // A request's stream names derive from its id: a second use would meet the first's leftovers.
     if (this.#usedIds.has(id)) throw new SluiceError("DUPLICATE_REQUEST", `Request id "${id}" was already used on this session`);
-    // Checked before the name is looked up: a token limited to some datasets learns nothing of the others.
-    if (identity.datasets && !identity.datasets.includes(datasetName)) {
-      throw new SluiceError("DATASET_FORBIDDEN", `The token does not allow dataset ${echoName(datasetName)}`);
-    }
-    const dataset = this.deps.config.datasets[datasetName];
-    if (!dataset) throw new SluiceError("UNKNOWN_DATASET", `No dataset named ${echoName(datasetName)}`);
-    bindParams(dataset, params);
     const request: RequestMessage = {
       v: 1,
       key: requestKey(this.#id, id),
@@ -296,10 +292,29 @@ export class Session implements ClientSink {
       params,
       format,
     };
+    try {
+      // Checked before the name is looked up: a token limited to some datasets learns nothing of the others.
+      if (identity.datasets && !identity.datasets.includes(datasetName)) {
+        throw new SluiceError("DATASET_FORBIDDEN", `The token does not allow dataset ${echoName(datasetName)}`);
+      }
+      const dataset = this.deps.config.datasets[datasetName];
+      if (!dataset) throw new SluiceError("UNKNOWN_DATASET", `No dataset named ${echoName(datasetName)}`);
+      bindParams(dataset, params);
+      if (this.#relays.size >= this.deps.maxRequestsPerSocket && this.#queued.length >= this.deps.maxQueuedPerSocket) {
+        throw new SluiceError("TOO_MANY_REQUESTS");
+      }
+    } catch (error) {
+      this.#auditRefusal(request, error);
+      throw error;
+    }
     const queued: Queued = { request, ...(traceparent ? { traceparent } : {}) };
     if (this.#relays.size < this.deps.maxRequestsPerSocket) return this.#start(queued);
-    if (this.#queued.length >= this.deps.maxQueuedPerSocket) throw new SluiceError("TOO_MANY_REQUESTS");
     this.#queued.push(queued);
+  }
+
+  /** A request refused here never reaches a worker: the audit record is the edge's to write. */
+  #auditRefusal(request: RequestMessage, error: unknown): void {
+    if (this.deps.audit) void this.deps.audit.record(refusalRecord(request, error instanceof SluiceError ? error.code : "INTERNAL"));
   }
 
   async #start({ request, traceparent }: Queued): Promise<void> {
@@ -316,6 +331,7 @@ export class Session implements ClientSink {
         throw error;
       }
       await relay.abandon();
+      this.#auditRefusal(request, new SluiceError("SERVICE_UNAVAILABLE"));
       throw new SluiceError("SERVICE_UNAVAILABLE", undefined, { cause: error });
     }
   }

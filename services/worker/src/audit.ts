@@ -1,8 +1,7 @@
-import { createHash } from "node:crypto";
 import { hostname } from "node:os";
-import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import type { Pool } from "pg";
-import { auditRecordSchema, type AuditRecord, type Names, type RequestMessage } from "@sluice/broker";
+import { auditRecordSchema, type AuditRecord } from "@sluice/broker";
 import type { Logger } from "@sluice/runtime";
 import type { WorkerMetrics } from "./metrics.js";
 
@@ -41,38 +40,8 @@ const BATCH = 200;
 const FETCH_EXPIRES_MS = 2_000;
 /** After a failed write, records come back after this long (and the writer waits as long). */
 const RETRY_MS = 2_000;
-const PUBLISH_ATTEMPTS = 5;
 
 export const WORKER_ID = `${hostname()}:${process.pid}`;
-
-export function paramsDigest(params: RequestMessage["params"]): string {
-  const canonical = JSON.stringify(Object.fromEntries(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
-  return createHash("sha256").update(canonical).digest("hex");
-}
-
-/** Publishes audit records; never throws (a record that cannot be published is logged). */
-export class AuditLog {
-  constructor(
-    private readonly js: JetStreamClient,
-    private readonly names: Names,
-    private readonly logger: Logger,
-  ) {}
-
-  async record(record: AuditRecord): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.js.publish(this.names.auditSubject, JSON.stringify(record), { msgID: `audit-${record.request}` });
-        return;
-      } catch (error) {
-        if (attempt >= PUBLISH_ATTEMPTS) {
-          this.logger.error({ err: error, audit: record }, "audit record could not be published");
-          return;
-        }
-        await sleep(250 * attempt);
-      }
-    }
-  }
-}
 
 /** Copies audit records from the stream to the audit database, acking each once it is written. */
 export class AuditWriter {

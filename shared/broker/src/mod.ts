@@ -15,3 +15,5 @@ export type { AuditRecord, RequestMessage, ResultKind, ResultHeader, FlowSignal 
 export { discardResult } from "./results.js";
 export { startSpan, traceHeaders, traceFields } from "./trace.js";
 export type { TraceIds } from "./trace.js";
+export { AuditLog, paramsDigest } from "./audit-log.js";
+export type { AuditLogger } from "./audit-log.js";
