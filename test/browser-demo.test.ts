@@ -129,7 +129,7 @@ describe.skipIf(!haveChromium)("browser demo", () => {
         () => false,
       );
     if (!shown) {
-      const present = await page.evaluate(() => [...document.querySelectorAll("[id^=glide-cell-]")].map((cell) => cell.id));
+      const present = await page.evaluate(() => Array.from(document.querySelectorAll("[id^=glide-cell-]"), (cell) => cell.id));
       throw new Error(`the grid does not show ${ids[0]?.[0]}…; it shows ${present.slice(0, 3).join(", ")} … ${present.slice(-3).join(", ")}`);
     }
     return page.evaluate((all) => all.map((line) => line.map((id) => document.getElementById(id)?.textContent ?? "")), ids);

@@ -1,3 +1,4 @@
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { WebSocket } from "ws";
 import { connect, type SluiceClient } from "@sluice/client";
@@ -32,7 +33,7 @@ const STACK = {
     temp_table: { sql: "SELECT acme.leave_temp_table() AS made" },
     advisory_lock: { sql: "SELECT pg_advisory_lock(4242)::text AS locked" },
   },
-  setup: async (db) => {
+  setup: async (db: pg.Client) => {
     await db.query(`CREATE SCHEMA ${TENANT}`);
     await db.query(`CREATE FUNCTION acme.leave_temp_table() RETURNS int LANGUAGE plpgsql AS $$
       BEGIN CREATE TEMP TABLE leftover (x int); RETURN 1; END $$`);

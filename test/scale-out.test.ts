@@ -157,7 +157,7 @@ describe("scale-out", () => {
     for (const [tag, csv] of results) checkResult(tag, csv);
     const added = await joined!;
     expect(await stopped!, "the stopped worker's exit code").toBe(0);
-    const [byAdded] = await completedBy([added]);
+    const [byAdded = 0] = await completedBy([added]);
     const byStaying = await completedBy(s.workers.slice(1));
     const stayingBefore = before.slice(1);
     console.info(

@@ -32,8 +32,8 @@ describe("progress line", () => {
     progress.stop();
     expect(terminal.drawn).toContain("10 rows");
     expect(terminal.drawn).not.toContain("%");
-    const pipe = Object.assign(fakeTerminal(), { isTTY: undefined });
-    createProgress(pipe as never, true).update(10, 0);
+    const pipe = fakeTerminal();
+    createProgress(Object.assign(pipe, { isTTY: undefined }), true).update(10, 0);
     expect(pipe.drawn).toBe("");
   });
 });
