@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import { connect } from "@sluice/client";
 import { gridTableSql } from "@sluice/devstack";
+import { PROTOCOL_VERSION } from "@sluice/protocol";
 import { exportDisrupted } from "./fixtures/export.js";
 import { metricTotal, scrapeMetrics } from "./fixtures/metrics.js";
+import { RawSocket } from "./fixtures/raw-socket.js";
 import { useTestStack } from "./fixtures/stack.js";
 import { TcpProxy } from "./fixtures/tcp-proxy.js";
 
@@ -132,6 +134,29 @@ describe("resume", () => {
     } finally {
       client.close();
     }
+  });
+
+  test("stale socket - a resume while the edge still thinks the old socket open: the old one yields, and its late close cancels nothing", async () => {
+    const s = stack();
+    const edge = s.urls[2] ?? "";
+    const proxy = await TcpProxy.start(portOf(edge));
+    proxies.push(proxy);
+    const token = await s.token(TENANT);
+    const old = await RawSocket.welcomed(`ws://127.0.0.1:${proxy.port}`, token);
+    const session = String(old.texts[0]?.session);
+    old.send({ type: "query", id: "q", dataset: "grid", params: {} });
+    const head = await old.collect("q", { chunks: 3 });
+    proxy.freeze(); // the link dies; the edge does not know yet
+
+    const fresh = await RawSocket.open(edge);
+    fresh.send({ type: "hello", v: PROTOCOL_VERSION, token, resume: { session, requests: [{ id: "q", next: head.next }] } });
+    expect(await fresh.nextText()).toMatchObject({ type: "welcome", resumed: true });
+    const part = await fresh.collect("q", { from: head.next, chunks: 3 });
+    proxy.cut(); // now the edge hears the old socket close…
+    await new Promise((resolve) => setTimeout(resolve, GRACE_MS + 1_000)); // …and its grace period passes
+    const rest = await fresh.collect("q", { from: part.next });
+    expect(rest.last).toMatchObject({ type: "end", rows: ROWS });
+    fresh.close();
   });
 
   test("beyond the grace period - a client that never returns has its request stopped and cleaned up", async () => {

@@ -19,7 +19,7 @@ import type { Authenticator, Identity } from "./auth.js";
 import { FrameRate } from "./frame-rate.js";
 import { Relay, type ClientSink, type RelayDeps } from "./relay.js";
 import { newSessionId, ownsSession } from "./session-id.js";
-import type { SessionRegistry } from "./session-registry.js";
+import type { ActiveSession, SessionRegistry } from "./session-registry.js";
 import type { TenantSockets } from "./tenant-sockets.js";
 
 export interface SessionDeps extends RelayDeps {
@@ -62,7 +62,7 @@ interface Queued {
   readonly traceparent?: string;
 }
 
-export class Session implements ClientSink {
+export class Session implements ClientSink, ActiveSession {
   #state: State = "awaiting-hello";
   #identity: Identity | undefined;
   #id = "";
@@ -168,6 +168,7 @@ export class Session implements ClientSink {
     const attach = resume ? await this.#resume(identity, resume.requests) : [];
     if (this.#state !== "authenticating") return;
     this.#state = "open";
+    this.deps.registry.activate(this.#id, this);
     this.sendText({
       type: "welcome",
       v: PROTOCOL_VERSION,
@@ -188,7 +189,7 @@ export class Session implements ClientSink {
    * reconnected here, else with fresh consumers. Returns the relays to attach after the welcome.
    */
   async #resume(identity: Identity, requests: readonly ResumeRequest[]): Promise<[Relay, number][]> {
-    const held = this.deps.registry.takeover(this.#id);
+    const held = await this.deps.registry.takeover(this.#id, this);
     const attach: [Relay, number][] = [];
     for (const { id, next } of requests) {
       // An id listed twice, or more requests than a socket may run: the rest get RESUME_FAILED.
@@ -351,6 +352,19 @@ export class Session implements ClientSink {
     this.#sendError("INTERNAL", id, undefined);
   }
 
+  /**
+   * The session was resumed on another socket while this one still seemed open (its link died
+   * unnoticed): its requests now belong to the new socket, so they are let go untouched, and this
+   * socket is closed.
+   */
+  async yieldTo(): Promise<void> {
+    if (this.#state === "closed") return;
+    const relays = [...this.#relays.values()];
+    this.#relays.clear();
+    this.#closeWith("SESSION_MOVED", undefined);
+    await Promise.allSettled(relays.map((relay) => relay.release()));
+  }
+
   /** Tells the client the link is alive; only once the session is open (before, hello times out). */
   heartbeat(): void {
     if (this.#state === "open") this.sendText({ type: "heartbeat" });
@@ -392,6 +406,7 @@ export class Session implements ClientSink {
   async onClose(code = CLOSE_ABNORMAL): Promise<void> {
     if (this.#state === "closed") return;
     this.#state = "closed";
+    this.deps.registry.deactivate(this.#id, this);
     clearTimeout(this.#helloTimer);
     clearTimeout(this.#expiryTimer);
     if (this.#countedTenant !== undefined) this.deps.tenantSockets.release(this.#countedTenant);

@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   QUERY_TIMEOUT: { message: "The query took longer than the statement timeout", close: undefined },
   ROW_TOO_LARGE: { message: "A row is larger than the largest chunk", close: undefined },
   CANCELLED: { message: "The request was cancelled", close: undefined },
+  SESSION_MOVED: { message: "The session was resumed on another connection", close: 4409 },
   RESUME_FAILED: { message: "The session or request can no longer be resumed", close: undefined },
   WORKER_LOST: { message: "The worker running the request stopped and the request cannot be resumed", close: undefined },
   DATABASE_UNAVAILABLE: { message: "The database is unavailable", close: undefined },
