@@ -1,10 +1,12 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
-import { describe, expect, test, vi } from "vitest";
+import { afterAll, describe, expect, test, vi } from "vitest";
 import { WebSocket } from "ws";
 import { connect, type SluiceClient } from "@sluice/client";
 import { SluiceError } from "@sluice/protocol";
+import { AUDIT_TABLE_SQL } from "../services/worker/src/audit.js";
 import { metricTotal, scrapeMetrics } from "./fixtures/metrics.js";
+import { obtainTestServices } from "./fixtures/services.js";
 import { useTestStack, type TestStack } from "./fixtures/stack.js";
 
 /**
@@ -14,6 +16,14 @@ import { useTestStack, type TestStack } from "./fixtures/stack.js";
  */
 
 const TENANT = "acme";
+
+// The workers write audit records as a role that may only insert into the audit table.
+const AUDIT_ROLE = `sluice_audit_${randomBytes(4).toString("hex")}`;
+afterAll(async () => {
+  const admin = new pg.Client({ connectionString: (await obtainTestServices()).adminUrl });
+  await admin.connect();
+  await admin.query(`DROP ROLE IF EXISTS ${AUDIT_ROLE}`).finally(() => admin.end());
+});
 
 const stack = useTestStack({
   workers: 2,
@@ -32,7 +42,16 @@ const stack = useTestStack({
         await db.query(`CREATE TABLE ${TENANT}.archive AS SELECT n AS id, 'from the replica' AS note FROM generate_series(1, 50) n`);
       },
     },
-    audit: { role: "audit", pool: 2 },
+    audit: {
+      role: "audit",
+      pool: 2,
+      user: AUDIT_ROLE,
+      setup: async (db) => {
+        await db.query(`CREATE ROLE ${AUDIT_ROLE} LOGIN`);
+        await db.query(AUDIT_TABLE_SQL);
+        await db.query(`GRANT INSERT ON sluice_audit TO ${AUDIT_ROLE}`);
+      },
+    },
   },
   setup: async (db) => {
     await db.query(`CREATE SCHEMA ${TENANT}`);

@@ -30,11 +30,12 @@ export const AUDIT_TABLE_SQL = `CREATE TABLE IF NOT EXISTS sluice_audit (
 )`;
 
 // One statement per batch; a record already written (published again after a crash) is skipped.
+// No conflict target: INSERT privilege alone suffices (a target would need SELECT on it too).
 const INSERT_SQL = `INSERT INTO sluice_audit (request, tenant, subject, dataset, params_digest, rows, bytes, duration_ms, outcome, error_code, started_at, finished_at, worker)
 SELECT request, tenant, subject, dataset, params_digest, rows, bytes, duration_ms, outcome, error_code, started_at, finished_at, worker
 FROM jsonb_to_recordset($1::jsonb) AS r(request text, tenant text, subject text, dataset text, params_digest text, rows bigint, bytes bigint,
   duration_ms integer, outcome text, error_code text, started_at timestamptz, finished_at timestamptz, worker text)
-ON CONFLICT (request) DO NOTHING`;
+ON CONFLICT DO NOTHING`;
 
 const BATCH = 200;
 const FETCH_EXPIRES_MS = 2_000;
@@ -96,7 +97,9 @@ export class AuditWriter {
     if (records.length === 0) return true;
     try {
       if (!this.#tableReady) {
-        await this.pool.query(AUDIT_TABLE_SQL);
+        // Created only when missing: a role that may only insert into an existing table suffices.
+        const { rows } = await this.pool.query<{ found: boolean }>("SELECT to_regclass('sluice_audit') IS NOT NULL AS found");
+        if (!rows[0]?.found) await this.pool.query(AUDIT_TABLE_SQL);
         this.#tableReady = true;
       }
       await this.pool.query(INSERT_SQL, [JSON.stringify(records)]);
