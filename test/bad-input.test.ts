@@ -175,10 +175,6 @@ describe("request errors", () => {
   test.each([
     ["a tenant whose schema does not exist", "TENANT_UNKNOWN", "nobody"],
     ["a tenant differing from a schema only in case", "TENANT_UNKNOWN", "ACME"],
-    ["tenant pg_catalog", "TENANT_INVALID", "pg_catalog"],
-    ["tenant information_schema", "TENANT_INVALID", "information_schema"],
-    ["tenant a;b", "TENANT_INVALID", "a;b"],
-    ['tenant acme", public', "TENANT_INVALID", 'acme", public'],
   ])("tenant - %s fails with %s, and the socket answers again", async (_what, code, tenant) => {
     const s = stack();
     const other = await connect({ url: s.url, token: await s.token(tenant), WebSocket });
@@ -189,6 +185,11 @@ describe("request errors", () => {
     } finally {
       other.close();
     }
+  });
+
+  test.each(["pg_catalog", "information_schema", "a;b", 'acme", public'])("tenant - a token whose tenant %j is no schema name is refused at connect with TENANT_INVALID", async (tenant) => {
+    const s = stack();
+    await expect(connect({ url: s.url, token: await s.token(tenant), WebSocket })).rejects.toMatchObject({ code: "TENANT_INVALID" });
   });
 });
 

@@ -8,6 +8,7 @@ import {
   echoName,
   encodeMessage,
   parseClientMessage,
+  tenantIsValid,
   type ClientMessage,
   type ErrorCode,
   type Hello,
@@ -153,6 +154,11 @@ export class Session implements ClientSink, ActiveSession {
       return;
     }
     if (this.#state !== "authenticating") return;
+    // A tenant that cannot name a schema could never run a request: refused at once.
+    if (!tenantIsValid(identity.tenant)) {
+      this.#closeWith("TENANT_INVALID", undefined);
+      return;
+    }
     this.#identity = identity;
     if (resume && !ownsSession(this.deps.sessionKey, resume.session, identity)) {
       this.#closeWith("RESUME_FAILED", "The session belongs to another tenant or subject, or does not exist");

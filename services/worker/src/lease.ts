@@ -1,15 +1,8 @@
 import type { Pool, PoolClient } from "pg";
-import { SluiceError } from "@sluice/protocol";
+import { SluiceError, tenantIsValid } from "@sluice/protocol";
 import { translateDbError } from "./db-errors.js";
 
-/** Tenants are schemas: a plain identifier, never a system schema. */
-const TENANT_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
-export function tenantIsValid(tenant: string): boolean {
-  const lower = tenant.toLowerCase();
-  return TENANT_PATTERN.test(tenant) && !lower.startsWith("pg_") && lower !== "information_schema";
-}
-
+/** Checked here too: a request message can come from something other than an edge. */
 export function validateTenant(tenant: string): void {
   if (!tenantIsValid(tenant)) throw new SluiceError("TENANT_INVALID");
 }

@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import { requestMessageSchema } from "@sluice/broker";
-import { tenantIsValid } from "./lease.js";
+import { tenantIsValid } from "@sluice/protocol";
 import { runRequest, type Outcome, type RunnerDeps } from "./request-runner.js";
 import type { RunCounter, TenantSlot, TenantSlots } from "./shared-state.js";
 

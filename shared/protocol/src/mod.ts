@@ -34,3 +34,4 @@ export type { Chunk, ChunkHeader } from "./chunk-frame.js";
 export { csvField, csvHeader, parseCsvRows } from "./csv.js";
 export { ERROR_CODES, errorCodeList, SluiceError, isErrorCode, echoName } from "./errors.js";
 export type { ErrorCode } from "./errors.js";
+export { tenantIsValid } from "./tenant.js";
