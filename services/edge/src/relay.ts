@@ -253,12 +253,7 @@ export class Relay {
   /** Another edge took the request over: stop reading it here, leave its data alone. */
   async release(): Promise<void> {
     if (this.#state === "finished") return;
-    const wasRelaying = this.#state === "relaying";
-    this.#state = "finished";
-    this.#unacked.clear();
-    this.#sentAt.clear();
-    this.#messages?.stop();
-    if (wasRelaying) this.deps.metrics.active.dec();
+    this.#stopReading();
     if (this.#consumerName) await this.deps.jsm.consumers.delete(this.deps.names.resultStream, this.#consumerName).catch(() => undefined);
   }
 
@@ -319,6 +314,15 @@ export class Relay {
     void this.#finish("failed");
   }
 
+  /** Stops reading the subject and forgets the frames in flight; the request is finished here. */
+  #stopReading(): void {
+    if (this.#state === "relaying") this.deps.metrics.active.dec();
+    this.#state = "finished";
+    this.#unacked.clear();
+    this.#sentAt.clear();
+    this.#messages?.stop();
+  }
+
   #signal(signal: FlowSignal): void {
     this.deps.nc.publish(this.deps.names.flowSubject(this.request.key), signal);
   }
@@ -329,13 +333,8 @@ export class Relay {
    */
   async #finish(outcome: string, options: { tombstone: boolean } = { tombstone: false }): Promise<void> {
     if (this.#state === "finished") return;
-    const wasRelaying = this.#state === "relaying";
-    this.#state = "finished";
-    this.#unacked.clear();
-    this.#sentAt.clear();
-    this.#messages?.stop();
+    this.#stopReading();
     this.#onFinished(this);
-    if (wasRelaying) this.deps.metrics.active.dec();
     this.deps.metrics.requests.inc({ outcome });
     const { jsm, names } = this.deps;
     const consumerGone = this.#consumerName ? jsm.consumers.delete(names.resultStream, this.#consumerName) : undefined;
